@@ -1,0 +1,447 @@
+package connection
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/kitefix/kitefix/shared/buildkite"
+	"github.com/kitefix/kitefix/shared/storage"
+)
+
+var (
+	testNow     = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	created     = time.Date(2025, 7, 23, 6, 7, 42, 0, time.UTC)
+	allScopes   = append(append([]string{}, RequiredScopes...), "write_builds")
+	acmeOrg     = []buildkite.Organization{{Slug: "acme", Name: "Acme"}}
+	goodToken   = "bkua_1111111111111111111111111111111111111111"
+	otherToken  = "bkua_2222222222222222222222222222222222222222"
+	readOnly    = "bkua_3333333333333333333333333333333333333333"
+	fewScopes   = "bkua_4444444444444444444444444444444444444444"
+	expired     = "bkua_5555555555555555555555555555555555555555"
+	noOrgs      = "bkua_6666666666666666666666666666666666666666"
+	limited     = "bkua_7777777777777777777777777777777777777777"
+	down        = "bkua_8888888888888888888888888888888888888888"
+	forbidOrgs  = "bkua_9999999999999999999999999999999999999999"
+	expiredSays = "bkua_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+)
+
+func tokenOf(uuid string, scopes []string) buildkite.AccessToken {
+	return buildkite.AccessToken{
+		UUID: uuid, Description: "kitefix", Scopes: scopes, CreatedAt: created,
+		User: buildkite.User{Name: "Ada", Email: "ada@example.com"},
+	}
+}
+
+func newFakeBuildkite() *fakeBuildkite {
+	past := testNow.Add(-time.Hour)
+	expiredInfo := tokenOf("uuid-expired", allScopes)
+	expiredInfo.ExpiresAt = &past
+	return &fakeBuildkite{tokens: map[string]fakeToken{
+		goodToken:   {info: tokenOf("uuid-good", allScopes), orgs: acmeOrg},
+		otherToken:  {info: tokenOf("uuid-other", allScopes), orgs: acmeOrg},
+		readOnly:    {info: tokenOf("uuid-ro", RequiredScopes), orgs: acmeOrg},
+		fewScopes:   {info: tokenOf("uuid-few", []string{"read_builds", "read_user"}), orgs: acmeOrg},
+		expired:     {info: expiredInfo, orgs: acmeOrg},
+		noOrgs:      {info: tokenOf("uuid-noorgs", allScopes), orgs: nil},
+		forbidOrgs:  {info: tokenOf("uuid-forbid", allScopes), orgsErr: &buildkite.APIError{StatusCode: 403, Message: "Forbidden"}},
+		limited:     {err: &buildkite.APIError{StatusCode: 429, Message: "rate limited", RetryAfter: 42 * time.Second}},
+		down:        {err: &buildkite.APIError{StatusCode: 503, Message: "unavailable"}},
+		expiredSays: {err: &buildkite.APIError{StatusCode: 401, Message: "Your API access token has expired"}},
+	}}
+}
+
+type harness struct {
+	svc     *Service
+	records *memRecords
+	secrets *memSecrets
+	bk      *fakeBuildkite
+	logs    *bytes.Buffer
+}
+
+func newHarness() *harness {
+	h := &harness{records: newMemRecords(), secrets: newMemSecrets(), bk: newFakeBuildkite(), logs: &bytes.Buffer{}}
+	h.svc = NewService(Config{
+		Records: h.records, Secrets: h.secrets, Buildkite: h.bk.client,
+		WebhookBaseURL: "https://hooks.example.com/",
+		Now:            func() time.Time { return testNow },
+		Logger:         slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	return h
+}
+
+func codeOf(err error) Code {
+	var f *Failure
+	if errors.As(err, &f) {
+		return f.Code
+	}
+	return ""
+}
+
+func TestConnectOutcomes(t *testing.T) {
+	verified := testNow
+	tests := []struct {
+		name      string
+		token     string
+		wantCode  Code
+		wantState State
+		wantMiss  []string
+	}{
+		{name: "connected", token: goodToken, wantState: StateConnected},
+		{name: "without write_builds", token: readOnly, wantState: StateConnected},
+		{name: "padded with spaces", token: "  " + goodToken + "\n", wantState: StateConnected},
+		{name: "empty", token: "", wantCode: CodeMalformedRequest, wantState: StateNotConnected},
+		{name: "inner space", token: "bkua_1 2", wantCode: CodeMalformedRequest, wantState: StateNotConnected},
+		{name: "too long", token: "bkua_" + strings.Repeat("a", 600), wantCode: CodeMalformedRequest, wantState: StateNotConnected},
+		{name: "cluster token", token: "bkct_abc", wantCode: CodeWrongTokenType, wantState: StateFailed},
+		{name: "agent access token", token: "bkaa_abc", wantCode: CodeWrongTokenType, wantState: StateFailed},
+		{name: "agent job token", token: "bkaj_abc", wantCode: CodeWrongTokenType, wantState: StateFailed},
+		{name: "unknown token", token: "bkua_unknown", wantCode: CodeInvalidToken, wantState: StateFailed},
+		{name: "expired by date", token: expired, wantCode: CodeExpiredToken, wantState: StateFailed},
+		{name: "expired says Buildkite", token: expiredSays, wantCode: CodeExpiredToken, wantState: StateFailed},
+		{name: "missing scopes", token: fewScopes, wantCode: CodeMissingScopes, wantState: StateFailed,
+			wantMiss: []string{"read_teams", "read_artifacts", "read_job_env", "read_build_logs", "read_organizations", "read_pipelines", "read_suites"}},
+		{name: "no organizations", token: noOrgs, wantCode: CodeNoOrganizationAccess, wantState: StateFailed},
+		{name: "organizations forbidden", token: forbidOrgs, wantCode: CodeNoOrganizationAccess, wantState: StateFailed},
+		{name: "rate limited", token: limited, wantCode: CodeRateLimited, wantState: StateFailed},
+		{name: "unreachable", token: down, wantCode: CodeUnreachable, wantState: StateFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness()
+			rec, err := h.svc.Connect(context.Background(), "t1", tt.token)
+			if got := codeOf(err); got != tt.wantCode {
+				t.Fatalf("Connect code = %q, want %q (err %v)", got, tt.wantCode, err)
+			}
+			if rec.State != tt.wantState {
+				t.Errorf("state = %q, want %q", rec.State, tt.wantState)
+			}
+			if tt.wantMiss != nil {
+				var f *Failure
+				errors.As(err, &f)
+				if diff := cmp.Diff(tt.wantMiss, f.MissingScopes); diff != "" {
+					t.Errorf("missing scopes (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff(tt.wantMiss, rec.MissingScopes); diff != "" {
+					t.Errorf("record missing scopes (-want +got):\n%s", diff)
+				}
+			}
+			if tt.wantCode == "" {
+				if rec.VerifiedAt == nil || !rec.VerifiedAt.Equal(verified) {
+					t.Errorf("verified_at = %v, want %v", rec.VerifiedAt, verified)
+				}
+				stored, _ := h.secrets.GetSecret(context.Background(), TokenSecretName("kitefix/", "t1"))
+				if stored != strings.TrimSpace(tt.token) {
+					t.Errorf("stored token differs from the one connected")
+				}
+			} else if rec.State == StateFailed && (rec.Error == nil || rec.Error.Code != tt.wantCode) {
+				t.Errorf("record error = %+v, want code %q", rec.Error, tt.wantCode)
+			}
+			assertNoSecrets(t, h, rec, err, tt.token)
+		})
+	}
+}
+
+func TestConnectRecord(t *testing.T) {
+	h := newHarness()
+	got, err := h.svc.Connect(context.Background(), "t1", goodToken)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	if got.Webhook == nil || len(got.Webhook.Secret) != 64 {
+		t.Fatalf("webhook = %+v, want a new 64-hex secret", got.Webhook)
+	}
+	secret := got.Webhook.Secret
+	if !strings.HasPrefix(got.Webhook.URL, "https://hooks.example.com/hooks/") || len(got.Webhook.ID) != 32 {
+		t.Errorf("webhook url = %q id = %q", got.Webhook.URL, got.Webhook.ID)
+	}
+	now := testNow
+	want := Record{
+		State: StateConnected,
+		Token: &TokenInfo{UUID: "uuid-good", Description: "kitefix", Scopes: allScopes, CreatedAt: created,
+			User: User{Name: "Ada", Email: "ada@example.com"}},
+		Organizations:         []Organization{{Slug: "acme", Name: "Acme"}},
+		MissingScopes:         []string{},
+		OptionalScopesMissing: []string{},
+		Capabilities:          Capabilities{Annotate: true, Retry: true},
+		Webhook:               got.Webhook,
+		VerifiedAt:            &now,
+		Tenant:                "t1",
+		Version:               1,
+		UpdatedAt:             testNow,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("record (-want +got):\n%s", diff)
+	}
+	if tenant, err := h.records.WebhookTenant(context.Background(), got.Webhook.ID); err != nil || tenant != "t1" {
+		t.Errorf("webhook route = %q, %v; want t1", tenant, err)
+	}
+	if s, _ := h.secrets.GetSecret(context.Background(), WebhookSecretName("kitefix/", "t1")); s != secret {
+		t.Errorf("stored webhook secret differs from the one returned")
+	}
+	// The secret is shown once: a later status has none.
+	st, err := h.svc.Status(context.Background(), "t1")
+	if err != nil || st.Webhook == nil || st.Webhook.Secret != "" || st.Webhook.URL != got.Webhook.URL {
+		t.Errorf("status webhook = %+v, %v; want the URL without a secret", st.Webhook, err)
+	}
+	// Reconnecting keeps the webhook and shows no secret.
+	again, err := h.svc.Connect(context.Background(), "t1", otherToken)
+	if err != nil || again.Webhook.URL != got.Webhook.URL || again.Webhook.Secret != "" || again.Token.UUID != "uuid-other" {
+		t.Errorf("reconnect = %+v, %v", again, err)
+	}
+}
+
+func TestFailedReconnectKeepsConnection(t *testing.T) {
+	for _, bad := range []string{"bkct_abc", "bkua_unknown", fewScopes, expired, noOrgs, limited, down} {
+		t.Run(bad[:8], func(t *testing.T) {
+			h := newHarness()
+			ctx := context.Background()
+			before, err := h.svc.Connect(ctx, "t1", goodToken)
+			if err != nil {
+				t.Fatalf("Connect: %v", err)
+			}
+			rec, err := h.svc.Connect(ctx, "t1", bad)
+			if err == nil {
+				t.Fatal("Connect with a bad token succeeded")
+			}
+			if rec.State != StateConnected || rec.Error != nil {
+				t.Errorf("state = %q error = %+v, want connected without error", rec.State, rec.Error)
+			}
+			if rec.LastAttempt == nil || rec.LastAttempt.Error == nil || rec.LastAttempt.Error.Code != codeOf(err) {
+				t.Errorf("last_attempt = %+v, want the failure %q", rec.LastAttempt, codeOf(err))
+			}
+			if diff := cmp.Diff(before.Token, rec.Token); diff != "" {
+				t.Errorf("token info changed (-before +after):\n%s", diff)
+			}
+			stored, _ := h.secrets.GetSecret(ctx, TokenSecretName("kitefix/", "t1"))
+			if stored != goodToken {
+				t.Errorf("stored token was replaced")
+			}
+			// The working token still verifies, and a success clears last_attempt.
+			v, err := h.svc.Verify(ctx, "t1")
+			if err != nil || v.State != StateConnected || v.LastAttempt != nil {
+				t.Errorf("Verify = %q %+v, %v", v.State, v.LastAttempt, err)
+			}
+		})
+	}
+}
+
+func TestVerifyStoredToken(t *testing.T) {
+	tests := []struct {
+		name      string
+		change    func(*fakeBuildkite)
+		wantCode  Code
+		wantState State
+	}{
+		{name: "still good", change: func(*fakeBuildkite) {}, wantState: StateConnected},
+		{name: "revoked", change: func(f *fakeBuildkite) { delete(f.tokens, goodToken) }, wantCode: CodeInvalidToken, wantState: StateFailed},
+		{name: "expired", change: func(f *fakeBuildkite) { f.tokens[goodToken] = f.tokens[expiredSays] }, wantCode: CodeExpiredToken, wantState: StateFailed},
+		{name: "scopes removed", change: func(f *fakeBuildkite) { f.tokens[goodToken] = f.tokens[fewScopes] }, wantCode: CodeMissingScopes, wantState: StateFailed},
+		{name: "rate limited", change: func(f *fakeBuildkite) { f.tokens[goodToken] = f.tokens[limited] }, wantCode: CodeRateLimited, wantState: StateConnected},
+		{name: "unreachable", change: func(f *fakeBuildkite) { f.tokens[goodToken] = f.tokens[down] }, wantCode: CodeUnreachable, wantState: StateConnected},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness()
+			ctx := context.Background()
+			if _, err := h.svc.Connect(ctx, "t1", goodToken); err != nil {
+				t.Fatalf("Connect: %v", err)
+			}
+			tt.change(h.bk)
+			rec, err := h.svc.Verify(ctx, "t1")
+			if got := codeOf(err); got != tt.wantCode {
+				t.Fatalf("Verify code = %q, want %q (%v)", got, tt.wantCode, err)
+			}
+			if rec.State != tt.wantState {
+				t.Errorf("state = %q, want %q", rec.State, tt.wantState)
+			}
+			if tt.wantState == StateFailed && (rec.Capabilities != Capabilities{}) {
+				t.Errorf("failed connection keeps capabilities %+v", rec.Capabilities)
+			}
+			assertNoSecrets(t, h, rec, err, goodToken)
+		})
+	}
+}
+
+func TestLifecycleWithoutConnection(t *testing.T) {
+	h := newHarness()
+	ctx := context.Background()
+	st, err := h.svc.Status(ctx, "nobody")
+	if err != nil || st.State != StateNotConnected {
+		t.Fatalf("Status = %q, %v", st.State, err)
+	}
+	if _, err := h.svc.Verify(ctx, "nobody"); codeOf(err) != CodeNotConnected {
+		t.Errorf("Verify code = %q, want not_connected", codeOf(err))
+	}
+	if _, err := h.svc.RotateWebhookSecret(ctx, "nobody"); codeOf(err) != CodeNotConnected {
+		t.Errorf("Rotate code = %q, want not_connected", codeOf(err))
+	}
+	rec, err := h.svc.Disconnect(ctx, "nobody")
+	if err != nil || rec.State != StateDisconnected {
+		t.Errorf("Disconnect = %q, %v", rec.State, err)
+	}
+}
+
+func TestRotateAndDisconnect(t *testing.T) {
+	h := newHarness()
+	ctx := context.Background()
+	first, err := h.svc.Connect(ctx, "t1", goodToken)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	rot, err := h.svc.RotateWebhookSecret(ctx, "t1")
+	if err != nil {
+		t.Fatalf("Rotate: %v", err)
+	}
+	if rot.Webhook.Secret == "" || rot.Webhook.Secret == first.Webhook.Secret || rot.Webhook.URL != first.Webhook.URL {
+		t.Errorf("rotated webhook = %+v; want a new secret, same URL", rot.Webhook)
+	}
+	if s, _ := h.secrets.GetSecret(ctx, WebhookSecretName("kitefix/", "t1")); s != rot.Webhook.Secret {
+		t.Errorf("stored webhook secret is not the rotated one")
+	}
+	rec, err := h.svc.Disconnect(ctx, "t1")
+	if err != nil {
+		t.Fatalf("Disconnect: %v", err)
+	}
+	want := Record{State: StateDisconnected, Organizations: []Organization{}, MissingScopes: []string{}, OptionalScopesMissing: []string{}}
+	if diff := cmp.Diff(want, rec, cmpopts.IgnoreFields(Record{}, "Tenant", "Version", "UpdatedAt")); diff != "" {
+		t.Errorf("disconnected record (-want +got):\n%s", diff)
+	}
+	if len(h.secrets.values) != 0 {
+		t.Errorf("secrets left after disconnect: %d", len(h.secrets.values))
+	}
+	if _, err := h.records.WebhookTenant(ctx, first.Webhook.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("webhook route after disconnect: %v, want not found", err)
+	}
+}
+
+func TestStorageFailures(t *testing.T) {
+	boom := errors.New("connection reset")
+	ctx := context.Background()
+	t.Run("secret write fails on connect", func(t *testing.T) {
+		h := newHarness()
+		h.secrets.failPut = boom
+		rec, err := h.svc.Connect(ctx, "t1", goodToken)
+		if codeOf(err) != CodeStorageUnavailable || rec.State != StateNotConnected {
+			t.Errorf("Connect = %q, %v; want storage_unavailable, not_connected", rec.State, err)
+		}
+	})
+	t.Run("record write fails on reconnect", func(t *testing.T) {
+		h := newHarness()
+		if _, err := h.svc.Connect(ctx, "t1", goodToken); err != nil {
+			t.Fatalf("Connect: %v", err)
+		}
+		h.records.failPut = boom
+		rec, err := h.svc.Connect(ctx, "t1", "bkua_unknown")
+		if codeOf(err) != CodeStorageUnavailable || rec.State != StateConnected {
+			t.Errorf("Connect = %q, %v; want storage_unavailable and the connection as it was", rec.State, err)
+		}
+	})
+	t.Run("records unreadable", func(t *testing.T) {
+		h := newHarness()
+		h.records.failGet = boom
+		if _, err := h.svc.Status(ctx, "t1"); !errors.Is(err, boom) {
+			t.Errorf("Status err = %v, want the cause", err)
+		}
+		if _, err := h.svc.Verify(ctx, "t1"); codeOf(err) != CodeStorageUnavailable {
+			t.Errorf("Verify code = %q, want storage_unavailable", codeOf(err))
+		}
+	})
+}
+
+func TestConcurrentWriteRetries(t *testing.T) {
+	h := newHarness()
+	ctx := context.Background()
+	if _, err := h.svc.Connect(ctx, "t1", goodToken); err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	// A record whose version moves under the service once.
+	racy := &racyRecords{memRecords: h.records}
+	h.svc.records = racy
+	if _, err := h.svc.Verify(ctx, "t1"); err != nil {
+		t.Fatalf("Verify after a lost race: %v", err)
+	}
+	if racy.bumped != 1 {
+		t.Errorf("bumped = %d, want one lost race", racy.bumped)
+	}
+}
+
+type racyRecords struct {
+	*memRecords
+	bumped int
+}
+
+func (r *racyRecords) PutConnection(ctx context.Context, rec Record) error {
+	if r.bumped == 0 {
+		r.bumped++
+		r.mu.Lock()
+		cur := r.recs[rec.Tenant]
+		cur.Version++
+		r.recs[rec.Tenant] = cur
+		r.mu.Unlock()
+	}
+	return r.memRecords.PutConnection(ctx, rec)
+}
+
+func TestSecretNames(t *testing.T) {
+	tests := []struct{ tenant, want string }{
+		{"acme", "kitefix/acme/buildkite-api-token"},
+		{"org_1.eu@x", "kitefix/org_1.eu@x/buildkite-api-token"},
+	}
+	for _, tt := range tests {
+		if got := TokenSecretName("kitefix/", tt.tenant); got != tt.want {
+			t.Errorf("TokenSecretName(%q) = %q, want %q", tt.tenant, got, tt.want)
+		}
+	}
+	// Tenants with characters Secrets Manager forbids get a stable digest.
+	a, b := TokenSecretName("kitefix/", "auth0|123"), TokenSecretName("kitefix/", "auth0|124")
+	if a == b || !strings.HasPrefix(a, "kitefix/t-") || strings.Contains(a, "|") {
+		t.Errorf("digest names %q, %q", a, b)
+	}
+	if TokenSecretName("kitefix/", "../x") == "kitefix/../x/buildkite-api-token" {
+		t.Error("path-like tenant used as is")
+	}
+}
+
+func TestValidTenant(t *testing.T) {
+	for tenant, want := range map[string]bool{
+		"acme": true, "auth0|123": true, "": false, "a\nb": false, strings.Repeat("x", 300): false, "\xff": false,
+	} {
+		if got := ValidTenant(tenant); got != want {
+			t.Errorf("ValidTenant(%q) = %v, want %v", tenant, got, want)
+		}
+	}
+}
+
+// assertNoSecrets checks that no token or webhook secret shows in the
+// record JSON, the error or the logs.
+func assertNoSecrets(t *testing.T, h *harness, rec Record, err error, token string) {
+	t.Helper()
+	token = strings.TrimSpace(token)
+	if len(token) < 8 {
+		return
+	}
+	rec.Webhook = nil // the one place a new webhook secret may show
+	b, _ := json.Marshal(rec)
+	for what, text := range map[string]string{"record": string(b), "logs": h.logs.String()} {
+		if strings.Contains(text, token) {
+			t.Errorf("token appears in the %s", what)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), token) {
+		t.Error("token appears in the error")
+	}
+	for _, s := range h.secrets.values {
+		if strings.Contains(h.logs.String(), s) || (err != nil && strings.Contains(err.Error(), s)) {
+			t.Error("a stored secret appears in the logs or the error")
+		}
+	}
+}

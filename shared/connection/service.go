@@ -84,10 +84,7 @@ func (s *Service) Status(ctx context.Context, tenant string) (Record, error) {
 // show; a non-nil error is a *Failure (see AsFailure).
 func (s *Service) Connect(ctx context.Context, tenant, token string) (Record, error) {
 	token = strings.TrimSpace(token)
-	if f := checkTokenShape(token); f != nil {
-		return s.recordFailure(ctx, tenant, Verification{}, f)
-	}
-	v, f := verifyToken(ctx, s.newBuildkite(token), s.now())
+	v, f := CheckToken(ctx, token, s.newBuildkite, s.now())
 	if f != nil {
 		return s.recordFailure(ctx, tenant, v, f)
 	}

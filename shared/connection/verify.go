@@ -137,3 +137,13 @@ func buildkiteFailure(what string, err error) *Failure {
 		return fail(CodeUnreachable, "Buildkite could not be reached or did not answer in time. Nothing was changed; try again in a minute.", err)
 	}
 }
+
+// CheckToken verifies token with Buildkite without storing anything: the
+// same checks Connect makes. It serves `kitefix verify`.
+func CheckToken(ctx context.Context, token string, newBuildkite NewBuildkite, now time.Time) (Verification, *Failure) {
+	token = strings.TrimSpace(token)
+	if f := checkTokenShape(token); f != nil {
+		return Verification{}, f
+	}
+	return verifyToken(ctx, newBuildkite(token), now)
+}

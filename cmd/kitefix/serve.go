@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/kitefix/kitefix/shared/config"
+	"github.com/kitefix/kitefix/shared/stack"
+	"github.com/kitefix/kitefix/web"
+)
+
+// runServe implements `kitefix serve [--addr 127.0.0.1:8080] [--data DIR]`.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	data := fs.String("data", ".kitefix", "directory of the embedded database and its key file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "kitefix serve: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	cfg, err := config.FromEnv(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "kitefix serve: %v\n", err)
+		return 2
+	}
+	log := cfg.Logger(stderr)
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "kitefix serve: listen: %v\n", err)
+		return 1
+	}
+	url := "http://" + ln.Addr().String()
+	if cfg.WebhookBaseURL == "" {
+		cfg.WebhookBaseURL = url
+	}
+	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
+		log.Warn("serving beyond loopback: the local settings API has no sign-in", "addr", ln.Addr().String())
+	}
+	local, err := stack.OpenLocal(*data, cfg, log, web.Handler())
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(stderr, "kitefix serve: %v\n", err)
+		return 1
+	}
+	defer local.Close()
+
+	srv := &http.Server{
+		Handler:           local.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "kitefix serving on %s (data in %s)\n", url, *data)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		fmt.Fprintf(stderr, "kitefix serve: %v\n", err)
+		return 1
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintf(stderr, "kitefix serve: shut down: %v\n", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,37 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/kitefix/kitefix/shared/config"
+	"github.com/kitefix/kitefix/shared/connection"
+	"github.com/kitefix/kitefix/shared/dynamostore"
+	"github.com/kitefix/kitefix/shared/secretstore"
+	"github.com/kitefix/kitefix/shared/settingsapi"
+)
+
+// AWSConnect builds the settings API over DynamoDB and Secrets Manager. The
+// SDK reads credentials, region and endpoints (AWS_ENDPOINT_URL_DYNAMODB,
+// AWS_ENDPOINT_URL_SECRETS_MANAGER) from its own environment.
+func AWSConnect(ctx context.Context, cfg config.Config, log *slog.Logger) (http.Handler, error) {
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	svc := connection.NewService(connection.Config{
+		Records:        dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName),
+		Secrets:        secretstore.New(secretsmanager.NewFromConfig(awsCfg)),
+		Buildkite:      BuildkiteClients(cfg, log),
+		SecretPrefix:   cfg.SecretPrefix,
+		WebhookBaseURL: cfg.WebhookBaseURL,
+		Logger:         log,
+	})
+	return settingsapi.New(svc, log), nil
+}

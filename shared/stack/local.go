@@ -1,0 +1,56 @@
+package stack
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/kitefix/kitefix/shared/config"
+	"github.com/kitefix/kitefix/shared/connection"
+	"github.com/kitefix/kitefix/shared/localstore"
+	"github.com/kitefix/kitefix/shared/settingsapi"
+)
+
+// LocalTenant is the one tenant of `kitefix serve`.
+const LocalTenant = "local"
+
+// Local is the whole stack in one process on embedded storage.
+type Local struct {
+	Handler http.Handler
+	store   *localstore.Store
+}
+
+// OpenLocal opens the embedded store in dataDir and builds the local
+// handler: the settings API for tenant "local", the webhook path, and the
+// settings page from page.
+func OpenLocal(dataDir string, cfg config.Config, log *slog.Logger, page http.Handler) (*Local, error) {
+	store, err := localstore.Open(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("open local store: %w", err)
+	}
+	svc := connection.NewService(connection.Config{
+		Records:        store,
+		Secrets:        store,
+		Buildkite:      BuildkiteClients(cfg, log),
+		SecretPrefix:   cfg.SecretPrefix,
+		WebhookBaseURL: cfg.WebhookBaseURL,
+		Logger:         log,
+	})
+	api := settingsapi.New(svc, log)
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		api.ServeHTTP(w, r.WithContext(settingsapi.WithTenant(r.Context(), LocalTenant)))
+	}))
+	mux.HandleFunc("POST /hooks/{id}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, `{"error":"webhook ingest is not enabled in this build"}`)
+	})
+	if page != nil {
+		mux.Handle("GET /", page)
+	}
+	return &Local{Handler: mux, store: store}, nil
+}
+
+// Close closes the embedded store.
+func (l *Local) Close() error { return l.store.Close() }

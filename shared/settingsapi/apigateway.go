@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/kitefix/kitefix/shared/connection"
 )
 
 // APIGatewayHandler is a Lambda handler for HTTP API (payload 2.0) events.
@@ -20,7 +22,12 @@ func FromAPIGateway(h http.Handler, tenantClaim string) APIGatewayHandler {
 	return func(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		req, err := requestOf(ctx, ev)
 		if err != nil {
-			return events.APIGatewayV2HTTPResponse{}, fmt.Errorf("convert API Gateway event: %w", err)
+			rec := newRecorder()
+			writeJSON(rec, http.StatusBadRequest, errorBody{
+				State: connection.StateNotConnected,
+				Error: connection.Error{Code: connection.CodeMalformedRequest, Message: "The request could not be read: " + err.Error()},
+			})
+			return rec.response(), nil
 		}
 		if tenant := claim(ev, tenantClaim); tenant != "" {
 			req = req.WithContext(WithTenant(req.Context(), tenant))

@@ -47,7 +47,14 @@ func OpenLocal(dataDir string, cfg config.Config, log *slog.Logger, page http.Ha
 		fmt.Fprintln(w, `{"error":"webhook ingest is not enabled in this build"}`)
 	})
 	if page != nil {
-		mux.Handle("GET /", page)
+		mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				w.Header().Set("Allow", "GET, HEAD")
+				http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+				return
+			}
+			page.ServeHTTP(w, r)
+		}))
 	}
 	return &Local{Handler: mux, store: store}, nil
 }

@@ -1,0 +1,128 @@
+package loganalysis
+
+import "bytes"
+
+// Clean appends to dst the text a person would see for one raw log line and
+// returns the extended slice. It removes Buildkite timestamp markers
+// (ESC _ bk;t=... BEL), other APC, OSC, DCS and CSI escape sequences, lone
+// escapes, NUL bytes and other C0 controls except TAB, and resolves carriage
+// returns: the line shows the last non-empty text drawn after a CR. A trailing
+// CR (a CRLF line end) is dropped. The line must not contain its LF.
+func Clean(dst, line []byte) []byte {
+	if !needsCleaning(line) {
+		return append(dst, line...)
+	}
+	// Only the last segment after a CR with something visible in it shows.
+	seg := line
+	for end := len(line); ; {
+		p := bytes.LastIndexByte(line[:end], '\r')
+		seg = line[p+1 : end]
+		if p < 0 || hasVisible(seg) {
+			break
+		}
+		end = p
+	}
+	for i := 0; i < len(seg); {
+		c := seg[i]
+		switch {
+		case c == 0x1b:
+			i = skipEscape(seg, i)
+		case specialByte[c]:
+			i++
+		default:
+			// Copy a run of ordinary bytes at once.
+			j := i + 1
+			for j < len(seg) && !specialByte[seg[j]] {
+				j++
+			}
+			dst = append(dst, seg[i:j]...)
+			i = j
+		}
+	}
+	return dst
+}
+
+// specialByte marks the bytes Clean removes or interprets: C0 controls other
+// than TAB, and DEL.
+var specialByte = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = c != '\t'
+	}
+	t[0x7f] = true
+	return t
+}()
+
+func needsCleaning(line []byte) bool {
+	for _, c := range line {
+		if specialByte[c] {
+			return true
+		}
+	}
+	return false
+}
+
+// hasVisible reports whether b holds anything that Clean would keep.
+func hasVisible(b []byte) bool {
+	for i := 0; i < len(b); {
+		c := b[i]
+		switch {
+		case c == 0x1b:
+			i = skipEscape(b, i)
+		case specialByte[c]:
+			i++
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+// skipEscape returns the index just past the escape sequence starting at
+// line[i] (an ESC byte).
+func skipEscape(line []byte, i int) int {
+	j := i + 1
+	if j >= len(line) {
+		return j
+	}
+	switch line[j] {
+	case '[': // CSI: parameters and intermediates, then one final byte.
+		j++
+		for j < len(line) {
+			c := line[j]
+			j++
+			if c >= 0x40 && c <= 0x7e {
+				break
+			}
+			if c < 0x20 {
+				return j - 1
+			}
+		}
+		return j
+	case '_', ']', 'P', '^', 'X': // APC, OSC, DCS, PM, SOS: until BEL or ST.
+		j++
+		rest := line[j:]
+		for k := 0; k < len(rest); k++ {
+			switch rest[k] {
+			case 0x07:
+				return j + k + 1
+			case 0x1b:
+				if k+1 < len(rest) && rest[k+1] == '\\' {
+					return j + k + 2
+				}
+			}
+		}
+		// Unterminated: treat the rest of the line as part of it, unless
+		// it is long enough to be real output.
+		if len(rest) > 256 {
+			if k := bytes.IndexByte(rest, ' '); k >= 0 {
+				return j + k
+			}
+		}
+		return len(line)
+	default: // Two-byte escapes such as ESC 7, ESC =, ESC ( B.
+		if line[j] == '(' || line[j] == ')' {
+			return min(j+2, len(line))
+		}
+		return j + 1
+	}
+}

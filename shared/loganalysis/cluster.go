@@ -1,0 +1,134 @@
+package loganalysis
+
+import "strings"
+
+const (
+	// maxClusters bounds the candidate excerpts kept while reading.
+	maxClusters = 64
+	// maxClusterLines bounds the lines one candidate keeps.
+	maxClusterLines = 120
+	// maxIdle is how many unremarkable non-blank lines end a candidate.
+	maxIdle = 2
+	// maxQuiet is how many lines of any kind after the last active one end
+	// a candidate.
+	maxQuiet = 8
+)
+
+// cluster is a run of nearby lines that signal a failure: a candidate
+// excerpt.
+type cluster struct {
+	seq        int // order of creation
+	seg        int // the command segment it is in (see analyzer.seg)
+	section    string
+	command    string
+	start      int64 // line number of lines[0]
+	lines      []string
+	scores     []int8
+	firstCand  int64
+	lastActive int64
+	maxScore   int
+	nCand      int
+	idle       int
+	full       bool
+	tail       bool // made from the lines before an exit marker, not from signals
+	votes      [numCategories]int
+}
+
+func (c *cluster) end() int64 { return c.start + int64(len(c.lines)) - 1 }
+
+func (c *cluster) add(text []byte, score int) {
+	if len(c.lines) >= maxClusterLines {
+		c.full = true
+		return
+	}
+	c.lines = append(c.lines, string(appendCapped(nil, text)))
+	c.scores = append(c.scores, int8(score))
+}
+
+// trim drops lines after the last active one.
+func (c *cluster) trim() {
+	keep := int(c.lastActive - c.start + 1)
+	if keep < len(c.lines) && keep >= 0 {
+		c.lines = c.lines[:keep]
+		c.scores = c.scores[:keep]
+	}
+}
+
+// excerpt cuts the cluster down to at most max lines without blank edges.
+func (c *cluster) excerpt(max int) Excerpt {
+	lo, hi := 0, len(c.lines)-1
+	for lo < hi && strings.TrimSpace(c.lines[lo]) == "" {
+		lo++
+	}
+	for hi > lo && strings.TrimSpace(c.lines[hi]) == "" {
+		hi--
+	}
+	if hi-lo+1 > max {
+		// Start at the first line that signals the failure.
+		for i := lo; i <= hi; i++ {
+			if c.scores[i] >= 2 {
+				lo = i
+				break
+			}
+		}
+		if hi-lo+1 > max {
+			hi = lo + max - 1
+		}
+		for hi > lo && strings.TrimSpace(c.lines[hi]) == "" {
+			hi--
+		}
+	}
+	return Excerpt{
+		StartLine: c.start + int64(lo),
+		EndLine:   c.start + int64(hi),
+		Text:      strings.ToValidUTF8(strings.Join(c.lines[lo:hi+1], "\n"), "\uFFFD"),
+	}
+}
+
+// keepValue orders clusters for eviction: the lowest goes first.
+func (a *analyzer) keepValue(c *cluster) int {
+	v := c.maxScore*10 + min(c.nCand, 9)
+	if a.segFailed(c.seg) {
+		v += 1000
+	}
+	return v
+}
+
+// store adds a finished cluster, evicting the weakest when full.
+func (a *analyzer) store(c *cluster) {
+	a.clusters = append(a.clusters, c)
+	if len(a.clusters) <= maxClusters {
+		return
+	}
+	worst := 0
+	for i, k := range a.clusters {
+		if a.keepValue(k) < a.keepValue(a.clusters[worst]) {
+			worst = i
+		}
+	}
+	a.clusters = append(a.clusters[:worst], a.clusters[worst+1:]...)
+}
+
+// rank scores a finished cluster as an explanation of the failure.
+func (a *analyzer) rank(c *cluster, lastOfSeg bool) float64 {
+	s := float64(c.maxScore) + 0.3*float64(min(c.nCand-1, 5))
+	end := a.ln
+	if fm, ok := a.failMark(c.seg); ok {
+		end = fm.line
+		if fm.seq == a.lastFail().seq {
+			s += 4
+		} else {
+			s += 2
+		}
+	}
+	switch d := end - c.lastActive; {
+	case d <= 30:
+		s += 1.5
+	case d <= 150:
+		s += 0.75
+	}
+	if lastOfSeg && !c.tail {
+		s += 1
+	}
+	return s
+}

@@ -1,0 +1,159 @@
+package loganalysis
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// maxListed caps the failing tests and errors in a result.
+const maxListed = 20
+
+// describe fills in everything but the excerpts, from the best cluster (nil
+// when there is none) and the whole-log state.
+func (a *analyzer) describe(res *Result, best *cluster) {
+	seg := a.seg
+	if best != nil {
+		seg = best.seg
+		res.Section, res.Command = best.section, best.command
+	}
+	if fm, ok := a.failMark(seg); ok {
+		if fm.command != "" {
+			res.Command = fm.command
+		}
+		if res.Section == "" {
+			res.Section = fm.section
+		}
+		if fm.known {
+			st := fm.status
+			res.ExitStatus = &st
+		}
+	}
+	if res.ExitStatus == nil {
+		if fm := a.lastFail(); fm.seq >= 0 && fm.known {
+			st := fm.status
+			res.ExitStatus = &st
+		} else if a.lineExit != nil {
+			st := *a.lineExit
+			res.ExitStatus = &st
+		}
+	}
+	res.FailingTests = listFor(a.tests, seg)
+	res.Errors = listFor(a.errs, seg)
+	res.Category = a.category(res, best)
+	res.Summary = summary(res, best)
+	res.Fingerprint = fingerprint(res.Category, fingerprintLines(res, best))
+}
+
+// listFor returns the items found in segment seg, or all of them when none
+// was found there, capped at maxListed.
+func listFor[T any](items []found[T], seg int) []T {
+	out := []T{}
+	for _, x := range items {
+		if x.seg == seg && len(out) < maxListed {
+			out = append(out, x.v)
+		}
+	}
+	if len(out) == 0 {
+		for _, x := range items {
+			if len(out) < maxListed {
+				out = append(out, x.v)
+			}
+		}
+	}
+	return out
+}
+
+// category decides the failure category: whole-job signs first, then what
+// the excerpt's lines and the found tests and errors say.
+func (a *analyzer) category(res *Result, best *cluster) Category {
+	g := a.signals
+	st := 0
+	if res.ExitStatus != nil {
+		st = *res.ExitStatus
+	}
+	switch {
+	case g.oom || st == 137:
+		return CategoryOOM
+	case g.lost || st == -1 || g.disk:
+		return CategoryInfrastructure
+	case g.timeout:
+		return CategoryTimeout
+	}
+	if best == nil {
+		return CategoryUnknown
+	}
+	votes := best.votes
+	if len(res.FailingTests) > 0 {
+		votes[voteTest] += 4
+	}
+	if len(res.Errors) > 0 && votes[voteLint] == 0 {
+		votes[voteCompile] += 2
+	}
+	bi, bv := -1, 0
+	for i, v := range votes {
+		if v > bv {
+			bi, bv = i, v
+		}
+	}
+	if bi < 0 || best.tail && bv < 2 {
+		return CategoryUnknown
+	}
+	return voteCategory[bi]
+}
+
+// summary writes one line of at most 200 characters.
+func summary(res *Result, best *cluster) string {
+	var s string
+	switch {
+	case len(res.FailingTests) > 0:
+		names := make([]string, 0, 3)
+		for _, t := range res.FailingTests[:min(3, len(res.FailingTests))] {
+			names = append(names, t.Name)
+		}
+		more := ""
+		if len(res.FailingTests) > 3 {
+			more = fmt.Sprintf(" and %d more", len(res.FailingTests)-3)
+		}
+		s = fmt.Sprintf("%d failing test(s): %s%s", len(res.FailingTests), strings.Join(names, ", "), more)
+	case len(res.Errors) > 0:
+		e := res.Errors[0]
+		s = fmt.Sprintf("%s error at %s:%d: %s", res.Category, e.File, e.Line, e.Message)
+	case best != nil:
+		s = string(res.Category) + ": " + strongestLine(best)
+	default:
+		s = "no failure found"
+	}
+	if res.Command != "" && len(s) < 150 {
+		s += " (in " + res.Command + ")"
+	}
+	return truncate(strings.Join(strings.Fields(s), " "), 200)
+}
+
+// strongestLine returns the first line of the cluster with its top score.
+func strongestLine(c *cluster) string {
+	for i, s := range c.scores {
+		if int(s) == c.maxScore && strings.TrimSpace(c.lines[i]) != "" {
+			return strings.TrimSpace(c.lines[i])
+		}
+	}
+	for _, l := range c.lines {
+		if strings.TrimSpace(l) != "" {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}
+
+// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

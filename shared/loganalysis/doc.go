@@ -1,0 +1,14 @@
+// Package loganalysis explains failed CI jobs from their raw logs.
+//
+// [Analyze] streams a log once, line by line, with memory that does not grow
+// with the log: it keeps a short ring of recent lines and a bounded set of
+// candidate excerpts, scored as they are read. At the end it picks the excerpt
+// that best explains the failure and reports the failure category, the failing
+// tests, compiler and linter error locations, the log group, the failing
+// command, the exit status and a fingerprint that is stable across builds.
+//
+// Line numbers are 1-based over the input split on LF only: a CR stays inside
+// its line. [Clean] turns one raw line into the text a person would see: it
+// drops Buildkite timestamp markers, ANSI colour and cursor sequences and NUL
+// bytes, and resolves carriage-return redraws to the last one drawn.
+package loganalysis

@@ -1,0 +1,181 @@
+package loganalysis
+
+import (
+	"bytes"
+	"regexp"
+	"strconv"
+)
+
+// Compiler and linter diagnostics. These run only on lines that already look
+// like a diagnostic, never on every line.
+var (
+	// a.go:3:7: msg | a.c:3:7: error: msg | a.rb:3:7: C: msg | a.py:3:7: E501 msg
+	reFileLineCol = regexp.MustCompile(`^\s*((?:[A-Za-z]:)?[\w./\\@+~-]*\.[A-Za-z0-9]{1,6}):(\d+)(?::(\d+))?:?\s+(.*)$`)
+	// a.ts(3,7): error TS2304: msg | A.cs(3,7): error CS0103: msg
+	reParenLoc = regexp.MustCompile(`^\s*([\w./\\@+~-]+\.[A-Za-z0-9]{1,6})\((\d+),(\d+)\):\s*((?:fatal )?error.*)$`)
+	// a.ts:3:7 - error TS2304: msg
+	reDashLoc = regexp.MustCompile(`^\s*([\w./\\@+~-]+\.[A-Za-z0-9]{1,6}):(\d+):(\d+) - (error.*)$`)
+	// [ERROR] /p/A.java:[3,7] msg
+	reMavenLoc = regexp.MustCompile(`^\[ERROR\]\s+(\S+\.\w+):\[(\d+),(\d+)\]\s*(.*)$`)
+	// e: file:///p/a.kt:3:7 msg | e: /p/a.kt: (3, 7): msg
+	reKotlin = regexp.MustCompile(`^e: (?:file://)?(\S+\.kts?):(?: \()?(\d+)(?::|, )(\d+)\)?:? (.*)$`)
+	// error[E0425]: msg (the location follows on a "-->" line)
+	reRustErr = regexp.MustCompile(`^error(?:\[E\d+\])?: (.*)$`)
+	reRustLoc = regexp.MustCompile(`^\s*--> (\S+?):(\d+):(\d+)`)
+	// eslint, under a line naming the file: "  3:7  error  msg  rule"
+	reESLint = regexp.MustCompile(`^\s+(\d+):(\d+)\s+error\s+(.*?)\s*$`)
+	// shellcheck: "In a.sh line 3:" then "  ^-- SC2086 (info): msg"
+	reShellIn = regexp.MustCompile(`^In (\S+) line (\d+):$`)
+	reShellSC = regexp.MustCompile(`^\s*\^[-^\s]*(SC\d+)(?: \(\w+\))?: (.*)$`)
+	// Python: File "a.py", line 3, in f ... ValueError: msg
+	rePyFile = regexp.MustCompile(`^\s*File "([^"]+)", line (\d+)`)
+	rePyExc  = regexp.MustCompile(`^(?:E\s+)?([A-Za-z_][\w.]*(?:Error|Exception)): (.*)$`)
+)
+
+// locationLike is a cheap test for "path.ext:12": a first word with a dot,
+// then a colon and a digit.
+func locationLike(t []byte) bool {
+	i := bytes.IndexByte(t, ':')
+	if i <= 0 || i+1 >= len(t) || i > 300 {
+		return false
+	}
+	if t[i+1] == '\\' || t[i+1] == '/' { // C:\ or scheme://
+		j := bytes.IndexByte(t[i+1:], ':')
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+		if i+1 >= len(t) {
+			return false
+		}
+	}
+	head := t[:i]
+	return isDigit(t[i+1]) && bytes.IndexByte(head, '.') >= 0 && bytes.IndexByte(head, ' ') < 0
+}
+
+func atoi(b []byte) int {
+	n, _ := strconv.Atoi(string(b))
+	return n
+}
+
+// diagnostic extracts a compiler or linter error location from one line.
+// It returns the location, the category it suggests and whether it is an
+// error (rather than a warning or note).
+func (s *ruleState) diagnostic(ln int64, t []byte) (ErrorLocation, int, bool) {
+	if m := reParenLoc.FindSubmatch(t); m != nil {
+		return ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]), Message: msg(m[4])}, voteCompile, true
+	}
+	if m := reDashLoc.FindSubmatch(t); m != nil {
+		return ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]), Message: msg(m[4])}, voteCompile, true
+	}
+	if m := reMavenLoc.FindSubmatch(t); m != nil {
+		return ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]), Message: msg(m[4])}, voteCompile, true
+	}
+	if m := reKotlin.FindSubmatch(t); m != nil {
+		return ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]), Message: msg(m[4])}, voteCompile, true
+	}
+	if m := reRustErr.FindSubmatch(t); m != nil {
+		s.rustMsg, s.rustLine = msg(m[1]), ln
+		return ErrorLocation{}, voteCompile, false
+	}
+	if m := reRustLoc.FindSubmatch(t); m != nil && s.rustMsg != "" && ln-s.rustLine <= 4 {
+		e := ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]), Message: s.rustMsg}
+		s.rustMsg = ""
+		return e, voteCompile, true
+	}
+	if m := reESLint.FindSubmatch(t); m != nil && s.path != "" && ln-s.pathLine <= 200 {
+		return ErrorLocation{File: s.path, Line: atoi(m[1]), Column: atoi(m[2]), Message: msg(m[3])}, voteLint, true
+	}
+	if m := reShellIn.FindSubmatch(t); m != nil {
+		s.shFile, s.shLine, s.shAt = string(m[1]), atoi(m[2]), ln
+		return ErrorLocation{}, voteLint, false
+	}
+	if m := reShellSC.FindSubmatch(t); m != nil && s.shFile != "" && ln-s.shAt <= 10 {
+		return ErrorLocation{File: s.shFile, Line: s.shLine, Message: string(m[1]) + ": " + msg(m[2])}, voteLint, true
+	}
+	if m := rePyFile.FindSubmatch(t); m != nil {
+		s.pyFile, s.pyLine, s.pyAt = string(m[1]), atoi(m[2]), ln
+		return ErrorLocation{}, voteTest, false
+	}
+	if m := rePyExc.FindSubmatch(t); m != nil && s.pyFile != "" && ln-s.pyAt <= 20 {
+		e := ErrorLocation{File: s.pyFile, Line: s.pyLine, Message: string(m[1]) + ": " + msg(m[2])}
+		s.pyFile = ""
+		return e, voteTest, true
+	}
+	if !locationLike(t) {
+		return ErrorLocation{}, 0, false
+	}
+	m := reFileLineCol.FindSubmatch(t)
+	if m == nil {
+		return ErrorLocation{}, 0, false
+	}
+	e := ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3])}
+	rest := m[4]
+	switch {
+	case hasPrefixFold(rest, "fatal error:"):
+		e.Message = msg(rest[len("fatal error:"):])
+		return e, voteCompile, true
+	case hasPrefixFold(rest, "error:"):
+		e.Message = msg(rest[len("error:"):])
+		return e, voteCompile, true
+	case hasPrefixFold(rest, "warning"), hasPrefixFold(rest, "note:"), hasPrefixFold(rest, "info"):
+		return ErrorLocation{}, voteCompile, false
+	case len(rest) == 0:
+		return ErrorLocation{}, 0, false
+	}
+	e.Message = msg(rest)
+	// Linters name a rule: "C: msg" (rubocop), "E501 msg" (flake8, ruff),
+	// "msg (errcheck)" (golangci-lint).
+	if lintCode(rest) || bytes.HasSuffix(bytes.TrimSpace(rest), []byte(")")) && bytes.HasSuffix(m[1], []byte(".go")) && lintSuffix(rest) {
+		return e, voteLint, true
+	}
+	if bytes.HasSuffix(m[1], []byte(".go")) {
+		return e, voteCompile, true // go build and go vet print no "error:"
+	}
+	return e, 0, bytes.Contains(rest, []byte("rror"))
+}
+
+// lintCode reports whether a diagnostic message starts with a linter's rule
+// code: "C: ", "W: " (rubocop) or "E501 ", "F401 " (flake8, ruff).
+func lintCode(m []byte) bool {
+	if len(m) >= 3 && isUpper(m[0]) && m[1] == ':' && m[2] == ' ' {
+		return true
+	}
+	i := 0
+	for i < len(m) && isUpper(m[i]) && i < 3 {
+		i++
+	}
+	j := i
+	for j < len(m) && isDigit(m[j]) {
+		j++
+	}
+	return i > 0 && j-i >= 2 && j < len(m) && m[j] == ' '
+}
+
+// lintSuffix reports whether a message ends with "(linter)".
+func lintSuffix(m []byte) bool {
+	m = bytes.TrimSpace(m)
+	i := bytes.LastIndexByte(m, '(')
+	if i < 0 {
+		return false
+	}
+	name := m[i+1 : len(m)-1]
+	if len(name) == 0 || len(name) > 20 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || isDigit(c) || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// msg turns a matched message into a trimmed, bounded string.
+func msg(b []byte) string {
+	b = bytes.TrimSpace(b)
+	if len(b) > 300 {
+		b = b[:300]
+	}
+	return string(bytes.ToValidUTF8(b, []byte("\uFFFD")))
+}

@@ -1,0 +1,290 @@
+package loganalysis
+
+// feature is a set of failure signals found in one line.
+type feature uint32
+
+const (
+	fError     feature = 1 << iota // error, err, ERR!
+	fFail                          // fail, failed, failure, failing, not ok
+	fFatal                         // fatal
+	fException                     // exception
+	fPanic                         // panic, panicked
+	fAbort                         // abort, aborted
+	fKilled                        // killed, OOMKilled
+	fTimeout                       // timeout, timed out, deadline exceeded
+	fProblem                       // cannot, could not, unable, not found, no such, denied, ...
+	fExpect                        // expected, assert, actual, but was
+	fTrace                         // traceback
+	fExit                          // exit, exited
+	fWarn                          // warning
+	fMark                          // ✗ ✖ ✘ (a failed check)
+	fBullet                        // ● (Jest's failed test header)
+	fOOM                           // out of memory, oom
+	fCrash                         // segmentation fault, core dumped
+	fIssue                         // issues, offenses, violations, problems
+	fLead                          // an error or failure word leads the line or is followed by ':'
+)
+
+// strongFeatures are the signals that make a line a candidate on their own.
+const strongFeatures = fError | fFail | fFatal | fException | fPanic | fAbort | fKilled |
+	fTimeout | fProblem | fExpect | fTrace | fMark | fBullet | fOOM | fCrash | fIssue
+
+// featureWeight is the score each signal gives a line.
+var featureWeight = [...]struct {
+	f feature
+	w int
+}{
+	{fPanic, 4}, {fCrash, 4}, {fError, 3}, {fFail, 3}, {fFatal, 3}, {fException, 3},
+	{fAbort, 3}, {fKilled, 3}, {fTrace, 3}, {fMark, 3}, {fOOM, 3}, {fBullet, 2},
+	{fTimeout, 2}, {fProblem, 2}, {fExpect, 2}, {fIssue, 2}, {fExit, 1}, {fWarn, 1},
+}
+
+func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+func isUpper(c byte) bool  { return c >= 'A' && c <= 'Z' }
+func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
+
+// eqFold reports whether w equals the lower-case ASCII word s, ignoring case.
+func eqFold(w []byte, s string) bool {
+	if len(w) != len(s) {
+		return false
+	}
+	for i := range len(w) {
+		if w[i]|0x20 != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// hasPrefixFold reports whether b starts with the lower-case ASCII text s,
+// ignoring case.
+func hasPrefixFold(b []byte, s string) bool {
+	if len(b) < len(s) {
+		return false
+	}
+	for i := range len(s) {
+		c := b[i]
+		if isLetter(c) {
+			c |= 0x20
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// features scans a cleaned line for failure signals. It looks only at word
+// starts (and at camel-case humps, so AssertionError counts as an error),
+// which keeps it fast on ordinary output.
+func features(line []byte) feature {
+	var f feature
+	words := 0
+	n := len(line)
+	if n > 1024 {
+		n = 1024
+	}
+	for i := 0; i < n; {
+		c := line[i]
+		if !isLetter(c) {
+			if c == 0xe2 && i+2 < n {
+				if line[i+1] == 0x9c && line[i+2] >= 0x96 && line[i+2] <= 0x98 {
+					f |= fMark
+				} else if line[i+1] == 0x97 && line[i+2] == 0x8f {
+					f |= fBullet
+				}
+			}
+			i++
+			continue
+		}
+		// A word runs over letters; an upper-case letter after a lower-case
+		// one starts a new word.
+		j := i + 1
+		for j < n && isLetter(line[j]) && !(isUpper(line[j]) && !isUpper(line[j-1])) {
+			j++
+		}
+		w := line[i:j]
+		if g := wordFeature(w, line[j:n]); g != 0 {
+			if g&(fError|fFail|fFatal|fException|fPanic) != 0 {
+				if zeroCount(line[:i], line[j:n]) {
+					g &^= fError | fFail
+				} else if words < 2 || (j < n && line[j] == ':') {
+					g |= fLead
+				}
+			}
+			f |= g
+		}
+		words++
+		i = j
+	}
+	return f
+}
+
+// wordFeature classifies one word; rest is the text after it.
+func wordFeature(w, rest []byte) feature {
+	switch w[0] | 0x20 {
+	case 'a':
+		switch {
+		case hasPrefixFold(w, "abort"):
+			return fAbort
+		case hasPrefixFold(w, "assert"):
+			return fExpect
+		}
+	case 'b':
+		if eqFold(w, "but") && (hasPrefixFold(rest, " was") || hasPrefixFold(rest, " got")) {
+			return fExpect
+		}
+		if eqFold(w, "broken") {
+			return fProblem
+		}
+	case 'c':
+		switch {
+		case eqFold(w, "cannot"), eqFold(w, "couldn"), eqFold(w, "conflict"):
+			return fProblem
+		case eqFold(w, "could") && hasPrefixFold(rest, " not"):
+			return fProblem
+		case eqFold(w, "can") && hasPrefixFold(rest, "'t"):
+			return fProblem
+		case eqFold(w, "core") && hasPrefixFold(rest, " dumped"):
+			return fCrash
+		}
+	case 'd':
+		switch {
+		case eqFold(w, "denied"):
+			return fProblem
+		case eqFold(w, "deadline") && hasPrefixFold(rest, " exceeded"):
+			return fTimeout
+		}
+	case 'e':
+		switch {
+		case eqFold(w, "err"), eqFold(w, "error"), eqFold(w, "errors"), eqFold(w, "errored"):
+			if len(rest) > 1 && (rest[0] == '.' && isLetter(rest[1]) || rest[0] == '/' || rest[0] == '_') {
+				return 0 // a file or identifier name
+			}
+			return fError
+		case hasPrefixFold(w, "exception"):
+			return fException
+		case hasPrefixFold(w, "expect"):
+			return fExpect
+		case eqFold(w, "exit"), eqFold(w, "exited"), eqFold(w, "exiting"):
+			return fExit
+		}
+	case 'f':
+		switch {
+		case eqFold(w, "fail"), eqFold(w, "failed"), eqFold(w, "failure"), eqFold(w, "failures"),
+			eqFold(w, "failing"), eqFold(w, "fails"):
+			if len(rest) > 1 && (rest[0] == '.' && isLetter(rest[1]) || rest[0] == '/' || rest[0] == '_') {
+				return 0
+			}
+			return fFail
+		case eqFold(w, "fatal"):
+			return fFatal
+		}
+	case 'i':
+		switch {
+		case eqFold(w, "invalid"):
+			return fProblem
+		case eqFold(w, "issues"):
+			return fIssue
+		}
+	case 'k':
+		if eqFold(w, "killed") {
+			return fKilled
+		}
+	case 'm':
+		if eqFold(w, "missing") || eqFold(w, "mismatch") {
+			return fProblem
+		}
+	case 'n':
+		switch {
+		case eqFold(w, "not") && hasPrefixFold(rest, " found"):
+			return fProblem
+		case eqFold(w, "not") && hasPrefixFold(rest, " ok "):
+			return fFail
+		case eqFold(w, "no") && hasPrefixFold(rest, " such "):
+			return fProblem
+		}
+	case 'o':
+		switch {
+		case eqFold(w, "out") && hasPrefixFold(rest, " of memory"):
+			return fOOM
+		case hasPrefixFold(w, "oom"):
+			return fOOM | fKilled
+		case hasPrefixFold(w, "offense"):
+			return fIssue
+		}
+	case 'p':
+		switch {
+		case eqFold(w, "panic"), eqFold(w, "panicked"):
+			return fPanic
+		case eqFold(w, "problem"):
+			return fProblem
+		}
+	case 'r':
+		if eqFold(w, "refused") {
+			return fProblem
+		}
+	case 's':
+		if eqFold(w, "segmentation") || eqFold(w, "sigsegv") {
+			return fCrash
+		}
+	case 't':
+		switch {
+		case eqFold(w, "timeout"), eqFold(w, "timedout"):
+			return fTimeout
+		case eqFold(w, "timed") && hasPrefixFold(rest, " out"):
+			return fTimeout
+		case eqFold(w, "traceback"):
+			return fTrace
+		}
+	case 'u':
+		switch {
+		case eqFold(w, "unable"), eqFold(w, "undefined"), eqFold(w, "unresolved"), eqFold(w, "unexpected"):
+			return fProblem
+		}
+	case 'v':
+		if hasPrefixFold(w, "violation") {
+			return fIssue
+		}
+	case 'w':
+		if eqFold(w, "warning") || eqFold(w, "warn") {
+			return fWarn
+		}
+	}
+	return 0
+}
+
+// zeroCount reports whether the keyword between before and after is a count
+// of zero, as in "0 failed" or "Failures: 0".
+func zeroCount(before, after []byte) bool {
+	if n := len(before); n >= 2 && before[n-1] == ' ' && before[n-2] == '0' && (n == 2 || !isDigit(before[n-3])) {
+		return true
+	}
+	i := 0
+	for i < len(after) && i < 3 && (after[i] == ':' || after[i] == ' ' || after[i] == '=') {
+		i++
+	}
+	return i > 0 && i < len(after) && after[i] == '0' && (i+1 == len(after) || !isDigit(after[i+1]))
+}
+
+// lineScore turns a line's signals into its candidate score.
+func lineScore(f feature) int {
+	best, strong := 0, 0
+	for _, fw := range featureWeight {
+		if f&fw.f != 0 {
+			if fw.w > best {
+				best = fw.w
+			}
+			if fw.w >= 2 {
+				strong++
+			}
+		}
+	}
+	if f&fLead != 0 {
+		best++
+	}
+	if strong >= 2 {
+		best++
+	}
+	return best
+}

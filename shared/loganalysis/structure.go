@@ -1,0 +1,137 @@
+package loganalysis
+
+import (
+	"bytes"
+	"strconv"
+)
+
+// lineKind says what role a line plays in the structure of a CI log.
+type lineKind uint8
+
+const (
+	kindText    lineKind = iota
+	kindBlank            // nothing visible
+	kindNoise            // CI bookkeeping that never explains a failure
+	kindHeader           // a log group header: --- +++ ~~~ or ##[group]
+	kindCommand          // an echoed command: "$ make test"
+	kindExit             // a CI runner's "the command exited with N" line
+	kindHere             // Buildkite's "^^^ +++": the failure is in this group
+)
+
+// structure classifies the cleaned line c. For headers it returns the group
+// name, for commands the command, and for exit lines the status (ok false
+// when the line gives none).
+func structure(c []byte) (k lineKind, text []byte, status int, ok bool) {
+	t := bytes.TrimSpace(c)
+	if len(t) == 0 {
+		return kindBlank, nil, 0, false
+	}
+	switch t[0] {
+	case '-', '+', '~':
+		if len(c) >= 4 && (bytes.HasPrefix(c, []byte("--- ")) || bytes.HasPrefix(c, []byte("+++ ")) ||
+			bytes.HasPrefix(c, []byte("~~~ "))) && !bytes.HasPrefix(c, []byte("--- FAIL")) &&
+			!bytes.HasPrefix(c, []byte("--- PASS")) && !bytes.HasPrefix(c, []byte("--- SKIP")) {
+			return kindHeader, bytes.TrimSpace(c[4:]), 0, false
+		}
+	case '^':
+		if bytes.HasPrefix(t, []byte("^^^ +++")) {
+			return kindHere, nil, 0, false
+		}
+	case '$':
+		if len(c) > 2 && c[0] == '$' && c[1] == ' ' {
+			return kindCommand, bytes.TrimSpace(c[2:]), 0, false
+		}
+	case '#':
+		if bytes.HasPrefix(t, []byte("##[group]")) {
+			return kindHeader, bytes.TrimSpace(t[len("##[group]"):]), 0, false
+		}
+		if bytes.HasPrefix(t, []byte("##[endgroup]")) {
+			return kindNoise, nil, 0, false
+		}
+	case 't':
+		if bytes.HasPrefix(t, []byte("travis_")) {
+			return kindNoise, nil, 0, false
+		}
+	case 'T':
+		// Travis: The command "npm test" exited with 1.
+		//         The command "x" failed and exited with 1 during .
+		if bytes.HasPrefix(t, []byte(`The command "`)) {
+			if i := bytes.LastIndex(t, []byte(`" `)); i > len(`The command "`) {
+				if st, ok := statusAfter(t[i:], "exited with "); ok {
+					return kindExit, t[len(`The command "`):i], st, true
+				}
+			}
+		}
+	case 'D':
+		if bytes.HasPrefix(t, []byte("Done. Your build exited with")) {
+			return kindNoise, nil, 0, false
+		}
+	case 0xf0:
+		// Buildkite: 🚨 Error: The command exited with status 1
+		if bytes.HasPrefix(t, []byte("🚨 ")) {
+			st, ok := statusAfter(t, "exited with status ")
+			if ok {
+				return kindExit, nil, st, true
+			}
+			return kindNoise, nil, 0, false
+		}
+	}
+	switch {
+	case bytes.HasPrefix(t, []byte("Error: Process completed with exit code ")),
+		bytes.HasPrefix(t, []byte("ERROR: Job failed: exit code ")),
+		bytes.HasPrefix(t, []byte("user command error: exit status ")):
+		st, ok := statusAfter(t, "exit code ")
+		if !ok {
+			st, ok = statusAfter(t, "exit status ")
+		}
+		return kindExit, nil, st, ok
+	}
+	return kindText, nil, 0, false
+}
+
+// statusAfter parses the integer that follows the first occurrence of key in
+// b.
+func statusAfter(b []byte, key string) (int, bool) {
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return 0, false
+	}
+	b = b[i+len(key):]
+	j := 0
+	if j < len(b) && b[j] == '-' {
+		j++
+	}
+	for j < len(b) && isDigit(b[j]) && j < 10 {
+		j++
+	}
+	n, err := strconv.Atoi(string(b[:j]))
+	return n, err == nil
+}
+
+// propagation reports whether the line only repeats that something failed
+// further up: npm's and make's epilogues, or an exit status report.
+func propagation(t []byte, f feature) bool {
+	switch {
+	case bytes.HasPrefix(t, []byte("npm ERR!")), bytes.HasPrefix(t, []byte("npm error")):
+		return f&(fProblem|fTimeout) == 0
+	case bytes.HasPrefix(t, []byte("make")) && bytes.Contains(t, []byte(": *** ")):
+		return true
+	case bytes.HasPrefix(t, []byte("error Command failed with exit code")):
+		return true
+	case f&fExit != 0 && (bytes.Contains(t, []byte("exit code")) || bytes.Contains(t, []byte("exit status")) ||
+		bytes.Contains(t, []byte("exited with")) || bytes.Contains(t, []byte("non-zero exit"))):
+		return true
+	}
+	return false
+}
+
+// exitStatusIn finds a process exit status reported in an ordinary output
+// line ("exit status 2", "exit code 137", "exited with status -1").
+func exitStatusIn(t []byte) (int, bool) {
+	for _, key := range [...]string{"exit status ", "exit code ", "exited with status ", "exited with code "} {
+		if st, ok := statusAfter(t, key); ok {
+			return st, true
+		}
+	}
+	return 0, false
+}

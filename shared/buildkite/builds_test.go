@@ -35,9 +35,9 @@ func wantBuild42(t *testing.T) Build {
 			{
 				ID: "b63254c0-3271-4a98-8270-7cfbd6c2f14e", Type: "script", Name: ":go: test", Label: ":go: test",
 				StepKey: "test", State: "failed", Command: "go test ./...",
-				WebURL:    web + "b63254c0-3271-4a98-8270-7cfbd6c2f14e",
-				LogURL:    base + "b63254c0-3271-4a98-8270-7cfbd6c2f14e/log",
-				RawLogURL: base + "b63254c0-3271-4a98-8270-7cfbd6c2f14e/log.txt",
+				WebURL:     web + "b63254c0-3271-4a98-8270-7cfbd6c2f14e",
+				LogURL:     base + "b63254c0-3271-4a98-8270-7cfbd6c2f14e/log",
+				RawLogURL:  base + "b63254c0-3271-4a98-8270-7cfbd6c2f14e/log.txt",
 				ExitStatus: intPtr(1), Retried: true, RetriedInJobID: "0190c9a3-8f4f-4b3c-9d1e-6a2b5c7d8e9f",
 				CreatedAt:   timePtr(mustTime(t, "2015-05-09T21:05:59.874Z")),
 				ScheduledAt: timePtr(mustTime(t, "2015-05-09T21:05:59.874Z")),

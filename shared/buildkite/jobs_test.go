@@ -19,9 +19,9 @@ func TestRetryJob(t *testing.T) {
 	want := Job{
 		ID: "0190d1e2-3f4a-4b5c-8d6e-7f8091a2b3c4", Type: "script", Name: ":go: test", StepKey: "test",
 		State: "scheduled", Command: "go test ./...",
-		WebURL:    "https://buildkite.com/my-great-org/my-pipeline/builds/42#0190d1e2-3f4a-4b5c-8d6e-7f8091a2b3c4",
-		LogURL:    base + "/log",
-		RawLogURL: base + "/log.txt",
+		WebURL:       "https://buildkite.com/my-great-org/my-pipeline/builds/42#0190d1e2-3f4a-4b5c-8d6e-7f8091a2b3c4",
+		LogURL:       base + "/log",
+		RawLogURL:    base + "/log.txt",
 		RetriesCount: 2, RetryType: "manual",
 		RetrySource: &RetrySource{JobID: "0190c9a3-8f4f-4b3c-9d1e-6a2b5c7d8e9f", RetryType: "manual"},
 		CreatedAt:   timePtr(mustTime(t, "2015-05-09T21:10:00Z")),

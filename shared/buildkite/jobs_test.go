@@ -31,3 +31,17 @@ func TestRetryJob(t *testing.T) {
 		t.Errorf("RetryJob mismatch (-want +got):\n%s", diff)
 	}
 }
+
+func TestRetryJobRetriedOn5xx(t *testing.T) {
+	const route = "PUT /v2/organizations/o/pipelines/p/builds/1/jobs/j/retry"
+	srv, m := newServer(t, map[string]http.HandlerFunc{
+		route: sequence(status(503, ""), serveFixture(t, http.StatusOK, "job_retry.json")),
+	})
+	got, err := newTestClient(srv, newFakeClock()).RetryJob(context.Background(), "o", "p", 1, "j")
+	if err != nil {
+		t.Fatalf("RetryJob: %v", err)
+	}
+	if got.ID != "0190d1e2-3f4a-4b5c-8d6e-7f8091a2b3c4" || m.count(route) != 2 {
+		t.Errorf("got job %q after %d requests; want the new job after 2", got.ID, m.count(route))
+	}
+}

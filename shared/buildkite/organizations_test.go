@@ -85,3 +85,47 @@ func TestLinkNext(t *testing.T) {
 		})
 	}
 }
+
+func TestOrganizationsStopsAtPageCap(t *testing.T) {
+	var srvURL string
+	srv, m := newServer(t, map[string]http.HandlerFunc{
+		"GET /v2/organizations": func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Add("Link", `<`+srvURL+`/v2/organizations?page=2>; rel="next"`) // forever
+			serveFixture(t, http.StatusOK, "organizations_page1.json")(w, r)
+		},
+	})
+	srvURL = srv.URL
+	if _, err := newTestClient(srv, newFakeClock()).Organizations(context.Background()); err == nil {
+		t.Fatal("no error for endless pagination")
+	}
+	if n := m.count("GET /v2/organizations"); n != maxPages {
+		t.Errorf("requests = %d, want %d", n, maxPages)
+	}
+}
+
+func TestBadBaseURL(t *testing.T) {
+	for _, base := range []string{"", "api.buildkite.com", "ftp://x", "http://%zz"} {
+		c := New(testToken, WithBaseURL(base), WithLimiter(nil))
+		if _, err := c.Organizations(context.Background()); err == nil {
+			t.Errorf("base %q: no error", base)
+		}
+	}
+}
+
+func TestBaseURLWithPathPrefix(t *testing.T) {
+	var srvURL string
+	srv, _ := newServer(t, map[string]http.HandlerFunc{
+		"GET /proxy/v2/organizations": func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Get("page") == "" {
+				w.Header().Add("Link", `<`+srvURL+`/proxy/v2/organizations?page=2>; rel="next"`)
+			}
+			serveFixture(t, http.StatusOK, "organizations_page1.json")(w, r)
+		},
+	})
+	srvURL = srv.URL
+	c := New(testToken, WithBaseURL(srv.URL+"/proxy/"), WithLimiter(nil), WithClock(newFakeClock()))
+	orgs, err := c.Organizations(context.Background())
+	if err != nil || len(orgs) != 2 {
+		t.Fatalf("Organizations = %d orgs, %v; want 2, nil", len(orgs), err)
+	}
+}

@@ -6,7 +6,7 @@ STATICCHECK := $(TOOLS)/staticcheck
 DATASET  ?= $(CURDIR)/../shared/datasets/logchunks-dev
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 
-.PHONY: run test tools lint unit integration eval bench fuzz build clean
+.PHONY: run test tools chromium lint unit integration eval bench fuzz build clean
 
 ## run: the local stack on 127.0.0.1:8080 with embedded storage (no AWS account)
 run:
@@ -15,7 +15,14 @@ run:
 ## test: install the test tools, then lint, unit and integration tests
 test: tools lint unit integration
 
-tools: $(RIE) $(STATICCHECK)
+tools: $(RIE) $(STATICCHECK) chromium
+
+# The settings-page test drives headless Chromium from Debian's packages.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (apt-get)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 $(RIE):
 	GOBIN=$(TOOLS) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
@@ -33,7 +40,7 @@ lint: $(STATICCHECK)
 unit:
 	$(GO) test -race -count=1 ./...
 
-integration: $(RIE)
+integration: $(RIE) chromium
 	cd integration && KITEFIX_RIE=$(RIE) $(GO) test -count=1 -timeout 8m ./...
 
 ## eval: score the log analyzer on the labelled dataset

@@ -165,9 +165,21 @@ func (a *analyzer) line(raw []byte) {
 	if s := a.rules.line(a, c, t, f); s > score {
 		score = s
 	}
+	frame := frameLike(c, t)
 	switch {
 	case score >= 2:
 		a.candidate(c, score)
+	case frame && a.open == nil:
+		// A stack trace starts: the line above it says what went wrong.
+		if p := a.ring.back(0); p != nil && p.kind == kindText && !p.prop {
+			a.seq++
+			a.open = &cluster{seq: a.seq, seg: a.seg, section: a.section, command: a.command,
+				start: p.ln, firstCand: p.ln, lastActive: p.ln, maxScore: 3, nCand: 1}
+			a.open.add(p.text, 3)
+			voteCategories(&a.open.votes, p.text)
+			a.open.add(c, 1)
+			a.open.lastActive = a.ln
+		}
 	case a.open != nil && (score == 1 && !prop || continuation(c, t)):
 		a.open.add(c, score)
 		a.open.lastActive = a.ln
@@ -239,6 +251,20 @@ func numberedItem(t []byte) bool {
 	return i > 0 && i+1 < len(t) && t[i] == ')' && t[i+1] == ' '
 }
 
+// frameLike reports whether a line is a stack frame: "at f (a.js:1:2)",
+// "File "a.py", line 3", "  a.ex:9: f/1" or Ruby's "a.rb:15:in `f'".
+func frameLike(c, t []byte) bool {
+	if len(t) == 0 {
+		return false
+	}
+	if c[0] == ' ' || c[0] == '\t' {
+		return bytes.HasPrefix(t, []byte("at ")) || bytes.HasPrefix(t, []byte("File \"")) ||
+			bytes.HasPrefix(t, []byte("from ")) || locationLike(t) ||
+			t[0] == '(' && locationLike(t[bytes.IndexByte(t, ' ')+1:])
+	}
+	return locationLike(t) && bytes.Contains(t, []byte(":in `"))
+}
+
 // continuation reports whether a line carries on the failure above it: an
 // indented line, a stack frame or a caret marker.
 func continuation(c, t []byte) bool {
@@ -252,7 +278,7 @@ func continuation(c, t []byte) bool {
 	case '^', '|', '>', '~':
 		return true
 	}
-	return bytes.HasPrefix(t, []byte("at ")) || bytes.HasPrefix(t, []byte("Caused by")) ||
+	return frameLike(c, t) || bytes.HasPrefix(t, []byte("Caused by")) ||
 		bytes.HasPrefix(t, []byte("E ")) || bytes.HasPrefix(t, []byte("-->"))
 }
 

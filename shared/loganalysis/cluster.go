@@ -113,6 +113,9 @@ func (a *analyzer) store(c *cluster) {
 func (a *analyzer) rank(c *cluster, lastOfSeg bool) float64 {
 	s := float64(c.maxScore) + 0.3*float64(min(c.nCand-1, 5))
 	end := a.ln
+	if c.seg == a.seg && c.seg > a.lastFail().seg && !c.tail {
+		s++ // the log stops in this segment, before any exit report
+	}
 	if fm, ok := a.failMark(c.seg); ok {
 		end = fm.line
 		if fm.seq == a.lastFail().seq {
@@ -122,10 +125,14 @@ func (a *analyzer) rank(c *cluster, lastOfSeg bool) float64 {
 		}
 	}
 	switch d := end - c.lastActive; {
+	case d <= 10:
+		s += 4
 	case d <= 30:
-		s += 1.5
-	case d <= 150:
-		s += 0.75
+		s += 3
+	case d <= 100:
+		s += 2
+	case d <= 300:
+		s += 1
 	}
 	if lastOfSeg && !c.tail {
 		s += 1

@@ -61,7 +61,7 @@ func atoi(b []byte) int {
 // diagnostic extracts a compiler or linter error location from one line.
 // It returns the location, the category it suggests and whether it is an
 // error (rather than a warning or note).
-func (s *ruleState) diagnostic(ln int64, t []byte) (ErrorLocation, int, bool) {
+func (s *ruleState) diagnostic(ln int64, c, t []byte) (ErrorLocation, int, bool) {
 	if m := reParenLoc.FindSubmatch(t); m != nil {
 		return ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]), Message: msg(m[4])}, voteCompile, true
 	}
@@ -129,10 +129,13 @@ func (s *ruleState) diagnostic(ln int64, t []byte) (ErrorLocation, int, bool) {
 	if lintCode(rest) || bytes.HasSuffix(bytes.TrimSpace(rest), []byte(")")) && bytes.HasSuffix(m[1], []byte(".go")) && lintSuffix(rest) {
 		return e, voteLint, true
 	}
+	if c[0] == ' ' || c[0] == '\t' || bytes.Contains(rest, []byte(":in `")) || hasPrefixFold(rest, "exit status") {
+		return ErrorLocation{}, 0, false // a stack frame or a test's log line
+	}
 	if bytes.HasSuffix(m[1], []byte(".go")) {
 		return e, voteCompile, true // go build and go vet print no "error:"
 	}
-	return e, 0, bytes.Contains(rest, []byte("rror"))
+	return e, 0, true
 }
 
 // lintCode reports whether a diagnostic message starts with a linter's rule

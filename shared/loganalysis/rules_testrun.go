@@ -151,7 +151,7 @@ func (s *ruleState) line(a *analyzer, c, t []byte, f feature) int {
 			s.goTest = ""
 		}
 	}
-	if e, cat, isErr := s.diagnostic(ln, t); isErr {
+	if e, cat, isErr := s.diagnostic(ln, c, t); isErr {
 		a.addError(e)
 		if a.open != nil {
 			a.open.votes[cat] += 3

@@ -33,6 +33,9 @@ func structure(c []byte) (k lineKind, text []byte, status int, ok bool) {
 			!bytes.HasPrefix(c, []byte("--- PASS")) && !bytes.HasPrefix(c, []byte("--- SKIP")) {
 			return kindHeader, bytes.TrimSpace(c[4:]), 0, false
 		}
+		if c[0] == '+' && len(c) > 1 && (c[1] == ' ' || c[1] == '+') {
+			return kindNoise, nil, 0, false // a shell trace (set -x)
+		}
 	case '^':
 		if bytes.HasPrefix(t, []byte("^^^ +++")) {
 			return kindHere, nil, 0, false
@@ -60,6 +63,13 @@ func structure(c []byte) (k lineKind, text []byte, status int, ok bool) {
 				if st, ok := statusAfter(t[i:], "exited with "); ok {
 					return kindExit, t[len(`The command "`):i], st, true
 				}
+			}
+		}
+	case '"':
+		// The end of a Travis report whose command spans lines.
+		if bytes.HasPrefix(t, []byte(`" exited with `)) || bytes.HasPrefix(t, []byte(`" failed and exited with `)) {
+			if st, ok := statusAfter(t, "exited with "); ok {
+				return kindExit, nil, st, true
 			}
 		}
 	case 'D':
@@ -113,16 +123,51 @@ func statusAfter(b []byte, key string) (int, bool) {
 func propagation(t []byte, f feature) bool {
 	switch {
 	case bytes.HasPrefix(t, []byte("npm ERR!")), bytes.HasPrefix(t, []byte("npm error")):
-		return f&(fProblem|fTimeout) == 0
+		// npm's epilogue, unless it reports a failed fetch.
+		return !(bytes.Contains(t, []byte(" 404")) || bytes.Contains(t, []byte("E404")) ||
+			bytes.Contains(t, []byte("ETIMEDOUT")) || bytes.Contains(t, []byte("ECONNRESET")) ||
+			bytes.Contains(t, []byte("ENOTFOUND")) || bytes.Contains(t, []byte("EAI_AGAIN")) ||
+			bytes.Contains(t, []byte("ETARGET")) || bytes.Contains(t, []byte("ERESOLVE")))
 	case bytes.HasPrefix(t, []byte("make")) && bytes.Contains(t, []byte(": *** ")):
 		return true
 	case bytes.HasPrefix(t, []byte("error Command failed with exit code")):
 		return true
-	case f&fExit != 0 && (bytes.Contains(t, []byte("exit code")) || bytes.Contains(t, []byte("exit status")) ||
-		bytes.Contains(t, []byte("exited with")) || bytes.Contains(t, []byte("non-zero exit"))):
+	case bytes.Contains(t, []byte("exit code")) || bytes.Contains(t, []byte("exit status")) ||
+		bytes.Contains(t, []byte("exited with")) || bytes.Contains(t, []byte("non-zero")) ||
+		bytes.Contains(t, []byte("nonzero")) || bytes.Contains(t, []byte("failed with status")) ||
+		bytes.Contains(t, []byte("with status (")) || bytes.Contains(t, []byte("error code")) ||
+		bytes.Contains(t, []byte("failed with exit")):
 		return true
 	}
-	return false
+	return terse(t, f)
+}
+
+// terse reports whether a line only announces that something failed, with
+// at most two other words: "*** Failed ***", "TEST FAILURE", "Failures:",
+// "rake aborted!". Such lines head or close a failure; they do not explain it.
+func terse(t []byte, f feature) bool {
+	if f&^(fError|fFail|fAbort|fLead|fIssue) != 0 || len(t) > 60 {
+		return false
+	}
+	words := 0
+	for i := 0; i < len(t); {
+		if !isLetter(t[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(t) && isLetter(t[j]) {
+			j++
+		}
+		if j-i >= 2 {
+			w := t[i:j]
+			if wordFeature(w, t[j:]) == 0 {
+				words++
+			}
+		}
+		i = j
+	}
+	return words <= 2
 }
 
 // exitStatusIn finds a process exit status reported in an ordinary output

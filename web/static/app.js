@@ -33,7 +33,7 @@ function render(rec) {
   const secret = rec.webhook && rec.webhook.secret;
   $("secret").hidden = !secret;
   $("secret-value").textContent = secret || "";
-  $("verify").disabled = !connected;
+  $("verify").disabled = !connected || !rec.token;
   $("rotate").disabled = rec.state !== "connected";
   $("disconnect").disabled = rec.state === "not_connected" || rec.state === "disconnected";
 }

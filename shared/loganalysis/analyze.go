@@ -148,13 +148,16 @@ func (a *analyzer) line(raw []byte) {
 		return
 	}
 
-	t := bytes.TrimLeft(c, " \t")
+	t := trimIndent(c)
 	f := features(c)
 	score := 0
 	prop := false
 	if f != 0 {
 		score = lineScore(f)
-		if prop = propagation(t, f); prop {
+		if score >= 2 || f&fExit != 0 {
+			prop = propagation(t, f)
+		}
+		if prop {
 			score = min(score, 1)
 			if st, ok := exitStatusIn(t); ok && st != 0 {
 				a.lineExit = &st
@@ -165,18 +168,18 @@ func (a *analyzer) line(raw []byte) {
 	if s := a.rules.line(a, c, t, f); s > score {
 		score = s
 	}
-	frame := frameLike(c, t)
 	switch {
 	case score >= 2:
 		a.candidate(c, score)
-	case frame && a.open == nil:
+	case a.open == nil && (c[0] == ' ' || c[0] == '\t' || locationLike(t)) && frameLike(c, t):
 		// A stack trace starts: the line above it says what went wrong.
-		if p := a.ring.back(0); p != nil && p.kind == kindText && !p.prop {
+		if p, q := a.ring.back(1), a.ring.back(0); p != nil && p.kind == kindText && !p.prop &&
+			q.kind == kindText && frameLike(q.text, trimIndent(q.text)) {
 			a.seq++
 			a.open = &cluster{seq: a.seq, seg: a.seg, section: a.section, command: a.command,
 				start: p.ln, firstCand: p.ln, lastActive: p.ln, maxScore: 3, nCand: 1}
 			a.open.add(p.text, 3)
-			voteCategories(&a.open.votes, p.text)
+			a.open.add(q.text, 1)
 			a.open.add(c, 1)
 			a.open.lastActive = a.ln
 		}
@@ -226,7 +229,6 @@ func (a *analyzer) candidate(c []byte, score int) {
 	if score > o.maxScore {
 		o.maxScore = score
 	}
-	voteCategories(&o.votes, c)
 }
 
 // introduces reports whether a remembered line leads into the failure that
@@ -249,6 +251,15 @@ func numberedItem(t []byte) bool {
 		i++
 	}
 	return i > 0 && i+1 < len(t) && t[i] == ')' && t[i+1] == ' '
+}
+
+// trimIndent drops leading spaces and tabs.
+func trimIndent(c []byte) []byte {
+	i := 0
+	for i < len(c) && (c[i] == ' ' || c[i] == '\t') {
+		i++
+	}
+	return c[i:]
 }
 
 // frameLike reports whether a line is a stack frame: "at f (a.js:1:2)",

@@ -108,6 +108,9 @@ func (g *globalSignals) exit(status int, known bool) {
 
 // scan looks at one signalling line for whole-job signs.
 func (g *globalSignals) scan(t []byte, f feature) {
+	if f&(fOOM|fKilled|fTimeout|fProblem) == 0 {
+		return
+	}
 	switch {
 	case f&fOOM != 0 && (bytes.Contains(t, []byte("OOMKilled")) || bytes.Contains(t, []byte("ut of memory"))):
 		g.oom = true
@@ -121,7 +124,5 @@ func (g *globalSignals) scan(t []byte, f feature) {
 		g.timeout = true
 	case f&fProblem != 0 && bytes.Contains(t, []byte("No space left on device")):
 		g.disk = true
-	case bytes.Contains(t, []byte("gent lost")) || bytes.Contains(t, []byte("lost agent")):
-		g.lost = true
 	}
 }

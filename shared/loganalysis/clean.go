@@ -1,6 +1,9 @@
 package loganalysis
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // Clean appends to dst the text a person would see for one raw log line and
 // returns the extended slice. It removes Buildkite timestamp markers
@@ -9,18 +12,17 @@ import "bytes"
 // returns: the line shows the last non-empty text drawn after a CR. A trailing
 // CR (a CRLF line end) is dropped. The line must not contain its LF.
 func Clean(dst, line []byte) []byte {
-	if !needsCleaning(line) {
-		return append(dst, line...)
-	}
 	// Only the last segment after a CR with something visible in it shows.
 	seg := line
-	for end := len(line); ; {
-		p := bytes.LastIndexByte(line[:end], '\r')
-		seg = line[p+1 : end]
-		if p < 0 || hasVisible(seg) {
-			break
+	if bytes.IndexByte(line, '\r') >= 0 {
+		for end := len(line); ; {
+			p := bytes.LastIndexByte(line[:end], '\r')
+			seg = line[p+1 : end]
+			if p < 0 || hasVisible(seg) {
+				break
+			}
+			end = p
 		}
-		end = p
 	}
 	for i := 0; i < len(seg); {
 		c := seg[i]
@@ -31,10 +33,7 @@ func Clean(dst, line []byte) []byte {
 			i++
 		default:
 			// Copy a run of ordinary bytes at once.
-			j := i + 1
-			for j < len(seg) && !specialByte[seg[j]] {
-				j++
-			}
+			j := i + 1 + plainRun(seg[i+1:])
 			dst = append(dst, seg[i:j]...)
 			i = j
 		}
@@ -51,15 +50,6 @@ var specialByte = func() (t [256]bool) {
 	t[0x7f] = true
 	return t
 }()
-
-func needsCleaning(line []byte) bool {
-	for _, c := range line {
-		if specialByte[c] {
-			return true
-		}
-	}
-	return false
-}
 
 // hasVisible reports whether b holds anything that Clean would keep.
 func hasVisible(b []byte) bool {
@@ -101,15 +91,19 @@ func skipEscape(line []byte, i int) int {
 	case '_', ']', 'P', '^', 'X': // APC, OSC, DCS, PM, SOS: until BEL or ST.
 		j++
 		rest := line[j:]
-		for k := 0; k < len(rest); k++ {
-			switch rest[k] {
-			case 0x07:
-				return j + k + 1
-			case 0x1b:
-				if k+1 < len(rest) && rest[k+1] == '\\' {
-					return j + k + 2
-				}
+		bel := bytes.IndexByte(rest, 0x07)
+		for off := 0; ; {
+			k := bytes.IndexByte(rest[off:], 0x1b)
+			if k < 0 || bel >= 0 && off+k > bel {
+				break
 			}
+			if off+k+1 < len(rest) && rest[off+k+1] == '\\' {
+				return j + off + k + 2
+			}
+			off += k + 1
+		}
+		if bel >= 0 {
+			return j + bel + 1
 		}
 		// Unterminated: treat the rest of the line as part of it, unless
 		// it is long enough to be real output.
@@ -125,4 +119,28 @@ func skipEscape(line []byte, i int) int {
 		}
 		return j + 1
 	}
+}
+
+// plainRun returns the length of the prefix of b without special bytes. It
+// tests eight bytes at a time: a word has no byte below 0x20 and no 0x7f
+// when both bit tricks below come out zero.
+func plainRun(b []byte) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		below := (x - ones*0x20) &^ x & highs
+		y := x ^ ones*0x7f
+		del := (y - ones) &^ y & highs
+		if below|del != 0 {
+			break
+		}
+	}
+	for i < len(b) && !specialByte[b[i]] {
+		i++
+	}
+	return i
 }

@@ -84,6 +84,11 @@ func (a *analyzer) category(res *Result, best *cluster) Category {
 		return CategoryUnknown
 	}
 	votes := best.votes
+	for i, l := range best.lines {
+		if best.scores[i] >= 1 {
+			voteCategories(&votes, []byte(l))
+		}
+	}
 	if len(res.FailingTests) > 0 {
 		votes[voteTest] += 4
 	}

@@ -35,22 +35,24 @@ var (
 // locationLike is a cheap test for "path.ext:12": a first word with a dot,
 // then a colon and a digit.
 func locationLike(t []byte) bool {
-	i := bytes.IndexByte(t, ':')
-	if i <= 0 || i+1 >= len(t) || i > 300 {
-		return false
-	}
-	if t[i+1] == '\\' || t[i+1] == '/' { // C:\ or scheme://
-		j := bytes.IndexByte(t[i+1:], ':')
-		if j < 0 {
+	dot := false
+	for i := 0; i < len(t) && i < 300; i++ {
+		switch t[i] {
+		case ' ', '\t':
+			return false
+		case '.':
+			dot = true
+		case ':':
+			if i+1 < len(t) && isDigit(t[i+1]) {
+				return dot && i > 0
+			}
+			if i+1 < len(t) && (t[i+1] == '/' || t[i+1] == '\\') {
+				continue // C:\ or scheme://
+			}
 			return false
 		}
-		i += 1 + j
-		if i+1 >= len(t) {
-			return false
-		}
 	}
-	head := t[:i]
-	return isDigit(t[i+1]) && bytes.IndexByte(head, '.') >= 0 && bytes.IndexByte(head, ' ') < 0
+	return false
 }
 
 func atoi(b []byte) int {
@@ -62,45 +64,67 @@ func atoi(b []byte) int {
 // It returns the location, the category it suggests and whether it is an
 // error (rather than a warning or note).
 func (s *ruleState) diagnostic(ln int64, c, t []byte) (ErrorLocation, int, bool) {
-	if m := reParenLoc.FindSubmatch(t); m != nil {
-		return ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]), Message: msg(m[4])}, voteCompile, true
+	if bytes.Contains(t, []byte("): ")) {
+		if m := reParenLoc.FindSubmatch(t); m != nil {
+			return ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]), Message: msg(m[4])}, voteCompile, true
+		}
 	}
-	if m := reDashLoc.FindSubmatch(t); m != nil {
-		return ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]), Message: msg(m[4])}, voteCompile, true
+	if bytes.Contains(t, []byte(" - error")) {
+		if m := reDashLoc.FindSubmatch(t); m != nil {
+			return ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]), Message: msg(m[4])}, voteCompile, true
+		}
 	}
-	if m := reMavenLoc.FindSubmatch(t); m != nil {
-		return ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]), Message: msg(m[4])}, voteCompile, true
+	if bytes.HasPrefix(t, []byte("[ERROR]")) {
+		if m := reMavenLoc.FindSubmatch(t); m != nil {
+			return ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]), Message: msg(m[4])}, voteCompile, true
+		}
 	}
-	if m := reKotlin.FindSubmatch(t); m != nil {
-		return ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]), Message: msg(m[4])}, voteCompile, true
+	if bytes.HasPrefix(t, []byte("e: ")) {
+		if m := reKotlin.FindSubmatch(t); m != nil {
+			return ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]), Message: msg(m[4])}, voteCompile, true
+		}
 	}
-	if m := reRustErr.FindSubmatch(t); m != nil {
-		s.rustMsg, s.rustLine = msg(m[1]), ln
-		return ErrorLocation{}, voteCompile, false
+	if bytes.HasPrefix(t, []byte("error")) {
+		if m := reRustErr.FindSubmatch(t); m != nil {
+			s.rustMsg, s.rustLine = msg(m[1]), ln
+			return ErrorLocation{}, voteCompile, false
+		}
 	}
-	if m := reRustLoc.FindSubmatch(t); m != nil && s.rustMsg != "" && ln-s.rustLine <= 4 {
-		e := ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]), Message: s.rustMsg}
-		s.rustMsg = ""
-		return e, voteCompile, true
+	if s.rustMsg != "" && bytes.HasPrefix(t, []byte("-->")) {
+		if m := reRustLoc.FindSubmatch(t); m != nil && ln-s.rustLine <= 4 {
+			e := ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]), Message: s.rustMsg}
+			s.rustMsg = ""
+			return e, voteCompile, true
+		}
 	}
-	if m := reESLint.FindSubmatch(t); m != nil && s.path != "" && ln-s.pathLine <= 200 {
-		return ErrorLocation{File: s.path, Line: atoi(m[1]), Column: atoi(m[2]), Message: msg(m[3])}, voteLint, true
+	if s.path != "" && c[0] == ' ' && isDigit(t[0]) {
+		if m := reESLint.FindSubmatch(c); m != nil && ln-s.pathLine <= 200 {
+			return ErrorLocation{File: s.path, Line: atoi(m[1]), Column: atoi(m[2]), Message: msg(m[3])}, voteLint, true
+		}
 	}
-	if m := reShellIn.FindSubmatch(t); m != nil {
-		s.shFile, s.shLine, s.shAt = string(m[1]), atoi(m[2]), ln
-		return ErrorLocation{}, voteLint, false
+	if bytes.HasPrefix(t, []byte("In ")) {
+		if m := reShellIn.FindSubmatch(t); m != nil {
+			s.shFile, s.shLine, s.shAt = string(m[1]), atoi(m[2]), ln
+			return ErrorLocation{}, voteLint, false
+		}
 	}
-	if m := reShellSC.FindSubmatch(t); m != nil && s.shFile != "" && ln-s.shAt <= 10 {
-		return ErrorLocation{File: s.shFile, Line: s.shLine, Message: string(m[1]) + ": " + msg(m[2])}, voteLint, true
+	if s.shFile != "" && t[0] == '^' {
+		if m := reShellSC.FindSubmatch(t); m != nil && ln-s.shAt <= 10 {
+			return ErrorLocation{File: s.shFile, Line: s.shLine, Message: string(m[1]) + ": " + msg(m[2])}, voteLint, true
+		}
 	}
-	if m := rePyFile.FindSubmatch(t); m != nil {
-		s.pyFile, s.pyLine, s.pyAt = string(m[1]), atoi(m[2]), ln
-		return ErrorLocation{}, voteTest, false
+	if bytes.HasPrefix(t, []byte("File \"")) {
+		if m := rePyFile.FindSubmatch(t); m != nil {
+			s.pyFile, s.pyLine, s.pyAt = string(m[1]), atoi(m[2]), ln
+			return ErrorLocation{}, voteTest, false
+		}
 	}
-	if m := rePyExc.FindSubmatch(t); m != nil && s.pyFile != "" && ln-s.pyAt <= 20 {
-		e := ErrorLocation{File: s.pyFile, Line: s.pyLine, Message: string(m[1]) + ": " + msg(m[2])}
-		s.pyFile = ""
-		return e, voteTest, true
+	if s.pyFile != "" {
+		if m := rePyExc.FindSubmatch(t); m != nil && ln-s.pyAt <= 20 {
+			e := ErrorLocation{File: s.pyFile, Line: s.pyLine, Message: string(m[1]) + ": " + msg(m[2])}
+			s.pyFile = ""
+			return e, voteTest, true
+		}
 	}
 	if !locationLike(t) {
 		return ErrorLocation{}, 0, false

@@ -134,7 +134,7 @@ func (s *ruleState) line(a *analyzer, c, t []byte, f feature) int {
 		return 0
 	}
 	score := 0
-	cheap := f&(fError|fFail|fFatal|fException|fBullet|fExpect|fWarn|fProblem|fTrace) != 0 ||
+	cheap := f&(fError|fFail|fFatal|fException|fBullet|fExpect|fProblem|fTrace) != 0 ||
 		s.failList || locationLike(t) || bytes.HasPrefix(t, []byte("-->")) || bytes.HasPrefix(t, []byte("File \"")) ||
 		bytes.HasPrefix(t, []byte("rspec ")) || bytes.HasPrefix(t, []byte("In ")) || t[0] == '^'
 	if !cheap {
@@ -195,8 +195,8 @@ func (a *analyzer) setTestLocation(name, file string, line int) {
 
 // addError records an error location, once.
 func (a *analyzer) addError(e ErrorLocation) {
-	for _, x := range a.errs {
-		if x.seg == a.seg && x.v == e {
+	for i := len(a.errs) - 1; i >= 0 && i >= len(a.errs)-8; i-- {
+		if x := a.errs[i]; x.seg == a.seg && x.v == e {
 			return
 		}
 	}

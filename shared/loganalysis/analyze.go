@@ -67,10 +67,11 @@ type analyzer struct {
 	failSeq  int
 	lineExit *int // the last non-zero exit status seen in ordinary output
 
-	signals globalSignals
-	rules   ruleState
-	tests   []found[FailingTest]
-	errs    []found[ErrorLocation]
+	signals   globalSignals
+	rules     ruleState
+	lineVotes [numCategories]int // category votes of the rules for the current line
+	tests     []found[FailingTest]
+	errs      []found[ErrorLocation]
 }
 
 // found is a failing test or error location with the segment it was seen in.
@@ -165,6 +166,7 @@ func (a *analyzer) line(raw []byte) {
 		}
 		a.signals.scan(t, f)
 	}
+	a.lineVotes = [numCategories]int{}
 	if s := a.rules.line(a, c, t, f); s > score {
 		score = s
 	}
@@ -189,6 +191,11 @@ func (a *analyzer) line(raw []byte) {
 		a.open.idle = 0
 	default:
 		a.idleLine(c, score)
+	}
+	if a.open != nil {
+		for i, v := range a.lineVotes {
+			a.open.votes[i] += v
+		}
 	}
 	a.ring.push(a.ln, k, score, prop, c)
 }
@@ -215,8 +222,11 @@ func (a *analyzer) candidate(c []byte, score int) {
 		a.seq++
 		a.open = &cluster{seq: a.seq, seg: a.seg, section: a.section, command: a.command,
 			start: a.ln, firstCand: a.ln}
-		// Take in the line that introduces this one, if any.
-		if p := a.ring.back(0); p != nil && p.kind == kindText && introduces(p) {
+		// Take in the line that introduces this one, if any: go test
+		// prints a failed test's output above its "--- FAIL" line.
+		if bytes.HasPrefix(trimIndent(c), []byte("--- FAIL")) {
+			a.takeIndented()
+		} else if p := a.ring.back(0); p != nil && p.kind == kindText && introduces(p) {
 			a.open.start = p.ln
 			a.open.add(p.text, int(p.score))
 		}
@@ -228,6 +238,25 @@ func (a *analyzer) candidate(c []byte, score int) {
 	o.nCand++
 	if score > o.maxScore {
 		o.maxScore = score
+	}
+}
+
+// takeIndented starts the open cluster with the indented lines just above
+// the current one.
+func (a *analyzer) takeIndented() {
+	n := 0
+	for ; n < ringSize-1; n++ {
+		p := a.ring.back(n)
+		if p == nil || p.kind != kindText || len(p.text) == 0 || p.text[0] != ' ' && p.text[0] != '\t' {
+			break
+		}
+	}
+	for i := n - 1; i >= 0; i-- {
+		p := a.ring.back(i)
+		if i == n-1 {
+			a.open.start = p.ln
+		}
+		a.open.add(p.text, int(p.score))
 	}
 }
 

@@ -33,7 +33,7 @@ var categoryHints = []struct {
 	{voteTest, 2, "failed tests"}, {voteTest, 1, "test"}, {voteTest, 2, "not ok "},
 	{voteTest, 1, "but was"}, {voteTest, 1, "to equal"}, {voteTest, 1, "spec"},
 	// Compilation.
-	{voteCompile, 2, "error:"}, {voteCompile, 2, "compil"}, {voteCompile, 2, "cannot find symbol"},
+	{voteCompile, 1, "error:"}, {voteCompile, 2, "compil"}, {voteCompile, 2, "cannot find symbol"},
 	{voteCompile, 2, "undefined"}, {voteCompile, 1, "build failed"}, {voteCompile, 2, "error ts"},
 	{voteCompile, 2, "error["}, {voteCompile, 1, "syntax"}, {voteCompile, 1, "type"},
 	{voteCompile, 2, "linker"}, {voteCompile, 2, "ld returned"}, {voteCompile, 1, "declared"},
@@ -56,9 +56,9 @@ var categoryHints = []struct {
 	{voteDependency, 1, "download"}, {voteDependency, 2, "registry"}, {voteDependency, 2, "installing"},
 	{voteDependency, 2, "install"}, {voteDependency, 2, "version solving failed"},
 	// Configuration.
-	{voteConfig, 2, "no such file or directory"}, {voteConfig, 3, "command not found"},
+	{voteConfig, 2, "no such file or directory"}, {voteConfig, 5, "command not found"}, {voteConfig, 3, "unbound variable"},
 	{voteConfig, 2, "configuration"}, {voteConfig, 2, "config"}, {voteConfig, 2, "unknown option"},
-	{voteConfig, 2, "unrecognized"}, {voteConfig, 2, "environment variable"},
+	{voteConfig, 2, "unrecognized"}, {voteConfig, 3, "environment variable"},
 	{voteConfig, 2, "permission denied"}, {voteConfig, 2, "not defined"}, {voteConfig, 2, "yaml"},
 	{voteConfig, 2, "no rakefile"}, {voteConfig, 2, "missing required"}, {voteConfig, 1, "usage:"},
 	// Infrastructure.

@@ -34,8 +34,6 @@ type cluster struct {
 	votes      [numCategories]int
 }
 
-func (c *cluster) end() int64 { return c.start + int64(len(c.lines)) - 1 }
-
 func (c *cluster) add(text []byte, score int) {
 	if len(c.lines) >= maxClusterLines {
 		c.full = true

@@ -94,8 +94,8 @@ func isHex(c byte) bool { return isDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'f' }
 // isHexish reports whether a number or hex id starts at s[i]: a digit, or a
 // run of at least 7 hex digits holding a digit, not inside a word.
 func isHexish(s string, i int) bool {
-	if i > 0 && isLetter(s[i-1]) {
-		return false
+	if i > 0 && isLetter(s[i-1]) && !(s[i-1] == 'T' && i > 1 && isDigit(s[i-2])) {
+		return false // part of a name, unless the T of an ISO 8601 time
 	}
 	if isDigit(s[i]) {
 		return true

@@ -25,6 +25,7 @@ var (
 	reMinitest    = regexp.MustCompile(`^([A-Z]\w*(?:::\w+)*#\S.*?) \[(.+?):(\d+)\]:?$`)
 	reXUnit       = regexp.MustCompile(`^\s*(\S+) \[FAIL\]$`)
 	reJestFile    = regexp.MustCompile(`^FAIL (\S+\.\w+)`)
+	reVitest      = regexp.MustCompile(`^FAIL\s+(\S+\.\w+) > (.+)$`)
 )
 
 // failedTest recognises a line that names a failed test. It returns the test
@@ -58,6 +59,9 @@ func (s *ruleState) failedTest(ln int64, c, t []byte, f feature) (FailingTest, i
 		}
 		if m := reXUnit.FindSubmatch(t); m != nil {
 			return FailingTest{Name: string(m[1])}, 4
+		}
+		if m := reVitest.FindSubmatch(t); m != nil {
+			return FailingTest{Name: string(m[2]), File: string(m[1])}, 4
 		}
 		if m := reJestFile.FindSubmatch(t); m != nil {
 			s.jestFile = string(m[1])
@@ -153,14 +157,12 @@ func (s *ruleState) line(a *analyzer, c, t []byte, f feature) int {
 	}
 	if e, cat, isErr := s.diagnostic(ln, c, t); isErr {
 		a.addError(e)
-		if a.open != nil {
-			a.open.votes[cat] += 3
-		}
+		a.lineVotes[cat] += 3
 		if score < 3 {
 			score = 3
 		}
-	} else if cat != 0 && a.open != nil {
-		a.open.votes[cat]++
+	} else if cat != 0 {
+		a.lineVotes[cat]++
 	}
 	return score
 }
@@ -171,7 +173,7 @@ func (a *analyzer) addTest(ft FailingTest) {
 		return
 	}
 	for _, x := range a.tests {
-		if x.seg == a.seg && x.v.Name == ft.Name {
+		if x.seg == a.seg && sameTest(x.v.Name, ft.Name) {
 			return
 		}
 	}
@@ -179,9 +181,17 @@ func (a *analyzer) addTest(ft FailingTest) {
 	if len(a.tests) > maxFound {
 		a.tests = a.tests[1:]
 	}
-	if a.open != nil {
-		a.open.votes[voteTest] += 3
+	a.lineVotes[voteTest] += 3
+}
+
+// sameTest reports whether two names are the same test, one perhaps
+// qualified with more of its package: "com.acme.WidgetTest.saves" and
+// "WidgetTest.saves".
+func sameTest(a, b string) bool {
+	if len(a) < len(b) {
+		a, b = b, a
 	}
+	return a == b || strings.HasSuffix(a, b) && (a[len(a)-len(b)-1] == '.' || a[len(a)-len(b)-1] == ' ')
 }
 
 func (a *analyzer) setTestLocation(name, file string, line int) {

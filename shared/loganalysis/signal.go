@@ -31,10 +31,6 @@ const (
 	fLead                          // an error or failure word leads the line or is followed by ':'
 )
 
-// strongFeatures are the signals that make a line a candidate on their own.
-const strongFeatures = fError | fFail | fFatal | fException | fPanic | fAbort | fKilled |
-	fTimeout | fProblem | fExpect | fTrace | fMark | fBullet | fOOM | fCrash | fIssue
-
 // featureWeight is the score each signal gives a line.
 var featureWeight = [...]struct {
 	f feature
@@ -182,7 +178,7 @@ func features(line []byte) feature {
 var signalPrefixes = [...]string{
 	"abo", "ass", "but", "bro", "can", "cou", "cor", "con", "den", "dea", "err", "exc", "exp",
 	"exi", "fai", "fat", "inv", "iss", "kil", "mis", "not", "out", "oom", "off", "pan", "pro",
-	"ref", "seg", "sig", "tim", "tra", "una", "und", "unr", "une", "vio", "war",
+	"ref", "seg", "sig", "tim", "tra", "una", "und", "unr", "une", "unk", "vio", "war",
 }
 
 // prefixSet holds signalPrefixes as bits indexed by three letters.
@@ -329,6 +325,8 @@ func wordFeature(w, rest []byte) feature {
 		}
 	case 'u':
 		switch {
+		case eqFold(w, "unknown") && hasPrefixFold(rest, " revision"):
+			return fProblem
 		case eqFold(w, "unable"), eqFold(w, "undefined"), eqFold(w, "unresolved"), eqFold(w, "unexpected"):
 			return fProblem
 		}

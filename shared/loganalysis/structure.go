@@ -121,6 +121,9 @@ func statusAfter(b []byte, key string) (int, bool) {
 // propagation reports whether the line only repeats that something failed
 // further up: npm's and make's epilogues, or an exit status report.
 func propagation(t []byte, f feature) bool {
+	if f&(fOOM|fKilled|fTimeout|fCrash) != 0 {
+		return false // says why, not only that, it failed
+	}
 	switch {
 	case bytes.HasPrefix(t, []byte("npm ERR!")), bytes.HasPrefix(t, []byte("npm error")):
 		// npm's epilogue, unless it reports a failed fetch.
@@ -146,26 +149,24 @@ func propagation(t []byte, f feature) bool {
 // at most two other words: "*** Failed ***", "TEST FAILURE", "Failures:",
 // "rake aborted!". Such lines head or close a failure; they do not explain it.
 func terse(t []byte, f feature) bool {
-	if f&^(fError|fFail|fAbort|fLead|fIssue) != 0 || len(t) > 60 {
+	if f&^(fError|fFail|fAbort|fLead|fIssue) != 0 || len(t) > 80 {
 		return false
 	}
+	if i := bytes.IndexByte(t, ':'); i >= 0 && len(bytes.TrimSpace(t[i+1:])) > 0 {
+		return false // "Error: what went wrong"
+	}
 	words := 0
-	for i := 0; i < len(t); {
-		if !isLetter(t[i]) {
-			i++
-			continue
-		}
-		j := i
-		for j < len(t) && isLetter(t[j]) {
-			j++
-		}
-		if j-i >= 2 {
-			w := t[i:j]
-			if wordFeature(w, t[j:]) == 0 {
-				words++
+	for _, tok := range bytes.Fields(t) {
+		letters := false
+		for _, c := range tok {
+			if isLetter(c) {
+				letters = true
+				break
 			}
 		}
-		i = j
+		if letters && features(tok)&^fLead == 0 {
+			words++
+		}
 	}
 	return words <= 2
 }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kitefix/kitefix/shared/loganalysis"
+)
+
+const failingLog = "--- :go: Test\n$ go test ./...\n--- FAIL: TestSave (0.01s)\n    save_test.go:9: got 500\nFAIL\n" +
+	"🚨 Error: The command exited with status 1\n"
+
+func TestRunAnalyzeExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "job.log")
+	if err := os.WriteFile(logPath, []byte(failingLog), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		stdin    string
+		wantCode int
+		wantOut  string // stdout must contain it
+		wantErr  string // stderr must contain it
+	}{
+		{"file", []string{logPath}, "", 0, "failing test: TestSave", ""},
+		{"stdin with dash", []string{"-"}, failingLog, 0, "test: 1 failing test(s): TestSave", ""},
+		{"stdin without file", nil, failingLog, 0, "exit status: 1", ""},
+		{"json", []string{"--json", logPath}, "", 0, `"category": "test"`, ""},
+		{"empty stdin", nil, "", 0, "unknown", ""},
+		{"missing file", []string{filepath.Join(dir, "nope.log")}, "", 1, "", "open log"},
+		{"directory", []string{dir}, "", 1, "", "read log"},
+		{"unknown flag", []string{"--yaml"}, "", 2, "", "usage: kitefix analyze"},
+		{"two files", []string{logPath, logPath}, "", 2, "", "at most one FILE"},
+		{"help", []string{"-h"}, "", 0, "", "usage: kitefix analyze"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := runAnalyze(context.Background(), tt.args, strings.NewReader(tt.stdin), &stdout, &stderr)
+			if code != tt.wantCode {
+				t.Errorf("exit code = %d, want %d (stderr %q)", code, tt.wantCode, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tt.wantOut) {
+				t.Errorf("stdout does not contain %q:\n%s", tt.wantOut, stdout.String())
+			}
+			if !strings.Contains(stderr.String(), tt.wantErr) {
+				t.Errorf("stderr does not contain %q:\n%s", tt.wantErr, stderr.String())
+			}
+		})
+	}
+}
+
+func TestRunAnalyzeJSON(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := runAnalyze(context.Background(), []string{"--json"}, strings.NewReader(failingLog), &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code = %d, stderr %q", code, stderr.String())
+	}
+	var got loganalysis.Result
+	dec := json.NewDecoder(&stdout)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	exit := 1
+	want := loganalysis.Result{
+		Category:     loganalysis.CategoryTest,
+		Summary:      got.Summary,
+		Excerpts:     []loganalysis.Excerpt{{StartLine: 3, EndLine: 4, Text: "--- FAIL: TestSave (0.01s)\n    save_test.go:9: got 500"}},
+		FailingTests: []loganalysis.FailingTest{{Name: "TestSave", File: "save_test.go", Line: 9}},
+		Errors:       []loganalysis.ErrorLocation{},
+		Section:      ":go: Test",
+		Command:      "go test ./...",
+		ExitStatus:   &exit,
+		Fingerprint:  got.Fingerprint,
+		Lines:        6,
+		Bytes:        int64(len(failingLog)),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+}

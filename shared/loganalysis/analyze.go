@@ -70,6 +70,7 @@ type analyzer struct {
 	signals   globalSignals
 	rules     ruleState
 	lineVotes [numCategories]int // category votes of the rules for the current line
+	lineFound bool               // the rules found a failing test or an error location in it
 	tests     []found[FailingTest]
 	errs      []found[ErrorLocation]
 }
@@ -156,7 +157,7 @@ func (a *analyzer) line(raw []byte) {
 	if f != 0 {
 		score = lineScore(f)
 		if score >= 2 || f&fExit != 0 {
-			prop = propagation(t, f)
+			prop = f&fTally != 0 || propagation(t, f)
 		}
 		if prop {
 			score = min(score, 1)
@@ -166,7 +167,7 @@ func (a *analyzer) line(raw []byte) {
 		}
 		a.signals.scan(t, f)
 	}
-	a.lineVotes = [numCategories]int{}
+	a.lineVotes, a.lineFound = [numCategories]int{}, false
 	if s := a.rules.line(a, c, t, f); s > score {
 		score = s
 	}
@@ -186,6 +187,9 @@ func (a *analyzer) line(raw []byte) {
 			a.open.lastActive = a.ln
 		}
 	case a.open != nil && (score == 1 && !prop || continuation(c, t)):
+		if frameLike(c, t) {
+			a.lineFound = true
+		}
 		a.open.add(c, score)
 		a.open.lastActive = a.ln
 		a.open.idle = 0
@@ -195,6 +199,9 @@ func (a *analyzer) line(raw []byte) {
 	if a.open != nil {
 		for i, v := range a.lineVotes {
 			a.open.votes[i] += v
+		}
+		if a.lineFound {
+			a.open.specific++
 		}
 	}
 	a.ring.push(a.ln, k, score, prop, c)
@@ -217,6 +224,13 @@ func (a *analyzer) idleLine(c []byte, score int) {
 func (a *analyzer) candidate(c []byte, score int) {
 	if a.open != nil && a.open.full {
 		a.closeOpen()
+	}
+	// A paragraph that starts at the margin after a blank line is a new
+	// candidate.
+	if a.open != nil && c[0] != ' ' && c[0] != '\t' {
+		if p := a.ring.back(0); p != nil && p.kind == kindBlank {
+			a.closeOpen()
+		}
 	}
 	if a.open == nil {
 		a.seq++

@@ -31,6 +31,7 @@ type cluster struct {
 	idle       int
 	full       bool
 	tail       bool // made from the lines before an exit marker, not from signals
+	specific   int  // lines naming a failing test, an error location or a stack frame
 	votes      [numCategories]int
 }
 
@@ -133,7 +134,8 @@ func (a *analyzer) rank(c *cluster, lastOfSeg bool) float64 {
 		s += 1
 	}
 	if lastOfSeg && !c.tail {
-		s += 1
+		s++
 	}
+	s += float64(min(c.specific, 2))
 	return s
 }

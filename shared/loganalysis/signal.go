@@ -29,6 +29,7 @@ const (
 	fCrash                         // segmentation fault, core dumped
 	fIssue                         // issues, offenses, violations, problems
 	fLead                          // an error or failure word leads the line or is followed by ':'
+	fTally                         // a failure word with a count: "2 failed", "Failures: 1"
 )
 
 // featureWeight is the score each signal gives a line.
@@ -159,8 +160,10 @@ func features(line []byte) feature {
 			w := line[pos:j]
 			if g := wordFeature(w, line[j:]); g != 0 {
 				if g&(fError|fFail|fFatal|fException|fPanic) != 0 {
-					if zeroCount(line[:pos], line[j:]) {
+					if counted, zero := countNear(line[:pos], line[j:]); zero {
 						g &^= fError | fFail
+					} else if counted {
+						g |= fTally
 					} else if words < 2 || (j < n && line[j] == ':') {
 						g |= fLead
 					}
@@ -342,17 +345,21 @@ func wordFeature(w, rest []byte) feature {
 	return 0
 }
 
-// zeroCount reports whether the keyword between before and after is a count
-// of zero, as in "0 failed" or "Failures: 0".
-func zeroCount(before, after []byte) bool {
-	if n := len(before); n >= 2 && before[n-1] == ' ' && before[n-2] == '0' && (n == 2 || !isDigit(before[n-3])) {
-		return true
+// countNear reports whether the keyword between before and after comes
+// with a count, as in "2 failed" or "Failures: 1", and whether that count is
+// zero.
+func countNear(before, after []byte) (counted, zero bool) {
+	if n := len(before); n >= 2 && before[n-1] == ' ' && isDigit(before[n-2]) {
+		return true, before[n-2] == '0' && (n == 2 || !isDigit(before[n-3]))
 	}
 	i := 0
 	for i < len(after) && i < 3 && (after[i] == ':' || after[i] == ' ' || after[i] == '=') {
 		i++
 	}
-	return i > 0 && i < len(after) && after[i] == '0' && (i+1 == len(after) || !isDigit(after[i+1]))
+	if i > 0 && i < len(after) && isDigit(after[i]) {
+		return true, after[i] == '0' && (i+1 == len(after) || !isDigit(after[i+1]))
+	}
+	return false, false
 }
 
 // lineScore turns a line's signals into its candidate score.

@@ -133,6 +133,11 @@ func propagation(t []byte, f feature) bool {
 			bytes.Contains(t, []byte("ETARGET")) || bytes.Contains(t, []byte("ERESOLVE")))
 	case bytes.HasPrefix(t, []byte("make")) && bytes.Contains(t, []byte(": *** ")):
 		return true
+	case bytes.Contains(t, []byte("BUILD FAIL")) || bytes.Contains(t, []byte("Build failed")) ||
+		bytes.Contains(t, []byte("build failed")):
+		return true // a build tool's epilogue
+	case bytes.HasPrefix(t, []byte("FAIL\t")):
+		return true // go test's package summary: FAIL <package> <time>
 	case bytes.HasPrefix(t, []byte("error Command failed with exit code")):
 		return true
 	case bytes.Contains(t, []byte("exit code")) || bytes.Contains(t, []byte("exit status")) ||
@@ -156,17 +161,19 @@ func terse(t []byte, f feature) bool {
 		return false // "Error: what went wrong"
 	}
 	words := 0
-	for _, tok := range bytes.Fields(t) {
-		letters := false
-		for _, c := range tok {
-			if isLetter(c) {
-				letters = true
-				break
-			}
+	for i := 0; i < len(t); {
+		if !isLetter(t[i]) {
+			i++
+			continue
 		}
-		if letters && features(tok)&^fLead == 0 {
+		j := i
+		for j < len(t) && isLetter(t[j]) {
+			j++
+		}
+		if j-i >= 2 && wordFeature(t[i:j], t[j:]) == 0 {
 			words++
 		}
+		i = j
 	}
 	return words <= 2
 }

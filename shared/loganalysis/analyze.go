@@ -177,7 +177,7 @@ func (a *analyzer) line(raw []byte) {
 	case a.open == nil && (c[0] == ' ' || c[0] == '\t' || locationLike(t)) && frameLike(c, t):
 		// A stack trace starts: the line above it says what went wrong.
 		if p, q := a.ring.back(1), a.ring.back(0); p != nil && p.kind == kindText && !p.prop &&
-			q.kind == kindText && frameLike(q.text, trimIndent(q.text)) {
+			q.kind == kindText && frameLike(q.text, trimIndent(q.text)) && !frameLike(p.text, trimIndent(p.text)) {
 			a.seq++
 			a.open = &cluster{seq: a.seq, seg: a.seg, section: a.section, command: a.command,
 				start: p.ln, firstCand: p.ln, lastActive: p.ln, maxScore: 3, nCand: 1}
@@ -405,6 +405,14 @@ func (a *analyzer) tailCluster() {
 	a.store(cl)
 }
 
+// The earliest cluster of a segment that names a failing test or an error
+// location, with at least firstMinScore, gets firstBonus: when one failure
+// sets off others, the first one explains them.
+const (
+	firstBonus    = 4.0
+	firstMinScore = 3
+)
+
 // result picks the best explanation from what was gathered.
 func (a *analyzer) result() Result {
 	a.closeOpen()
@@ -429,9 +437,23 @@ func (a *analyzer) result() Result {
 			lastOfSeg[c.seg] = c.seq
 		}
 	}
+	// The first failure that names a test or an error location in a
+	// segment is often the cause of what follows.
+	firstOfSeg := map[int]int{}
+	for _, c := range a.clusters {
+		if c.specific > 0 && c.maxScore >= firstMinScore && c.lastActive > c.firstCand {
+			if f, ok := firstOfSeg[c.seg]; !ok || c.seq < f {
+				firstOfSeg[c.seg] = c.seq
+			}
+		}
+	}
 	rs := make([]ranked, 0, len(a.clusters))
 	for _, c := range a.clusters {
-		rs = append(rs, ranked{c, a.rank(c, lastOfSeg[c.seg] == c.seq)})
+		s := a.rank(c, lastOfSeg[c.seg] == c.seq)
+		if f, ok := firstOfSeg[c.seg]; ok && f == c.seq {
+			s += firstBonus
+		}
+		rs = append(rs, ranked{c, s})
 	}
 	sort.SliceStable(rs, func(i, j int) bool {
 		if rs[i].s != rs[j].s {

@@ -70,7 +70,8 @@ type analyzer struct {
 	signals   globalSignals
 	rules     ruleState
 	lineVotes [numCategories]int // category votes of the rules for the current line
-	lineFound bool               // the rules found a failing test or an error location in it
+	lineFound bool               // the rules found a failing test, an error location or a frame in it
+	lineNamed bool               // the rules found a failing test or an error location in it
 	tests     []found[FailingTest]
 	errs      []found[ErrorLocation]
 }
@@ -167,7 +168,7 @@ func (a *analyzer) line(raw []byte) {
 		}
 		a.signals.scan(t, f)
 	}
-	a.lineVotes, a.lineFound = [numCategories]int{}, false
+	a.lineVotes, a.lineFound, a.lineNamed = [numCategories]int{}, false, false
 	if s := a.rules.line(a, c, t, f); s > score {
 		score = s
 	}
@@ -200,9 +201,10 @@ func (a *analyzer) line(raw []byte) {
 		for i, v := range a.lineVotes {
 			a.open.votes[i] += v
 		}
-		if a.lineFound {
+		if a.lineFound || a.lineNamed {
 			a.open.specific++
 		}
+		a.open.named = a.open.named || a.lineNamed
 	}
 	a.ring.push(a.ln, k, score, prop, c)
 }
@@ -441,7 +443,7 @@ func (a *analyzer) result() Result {
 	// segment is often the cause of what follows.
 	firstOfSeg := map[int]int{}
 	for _, c := range a.clusters {
-		if c.specific > 0 && c.maxScore >= firstMinScore && c.lastActive > c.firstCand {
+		if (c.named || c.specific > 0 && c.maxScore >= 5) && c.maxScore >= firstMinScore && c.lastActive > c.firstCand {
 			if f, ok := firstOfSeg[c.seg]; !ok || c.seq < f {
 				firstOfSeg[c.seg] = c.seq
 			}

@@ -32,6 +32,7 @@ type cluster struct {
 	full       bool
 	tail       bool // made from the lines before an exit marker, not from signals
 	specific   int  // lines naming a failing test, an error location or a stack frame
+	named      bool // a line names a failing test or an error location
 	votes      [numCategories]int
 }
 

@@ -182,7 +182,7 @@ func (a *analyzer) addTest(ft FailingTest) {
 		a.tests = a.tests[1:]
 	}
 	a.lineVotes[voteTest] += 3
-	a.lineFound = true
+	a.lineNamed = true
 }
 
 // sameTest reports whether two names are the same test, one perhaps
@@ -211,7 +211,7 @@ func (a *analyzer) addError(e ErrorLocation) {
 			return
 		}
 	}
-	a.lineFound = true
+	a.lineNamed = true
 	a.errs = append(a.errs, found[ErrorLocation]{a.seg, e})
 	if len(a.errs) > maxFound {
 		a.errs = a.errs[1:]

@@ -471,7 +471,8 @@ func (a *analyzer) result() Result {
 			if len(res.Excerpts) >= a.opts.MaxExcerpts {
 				break
 			}
-			if r.c.tail || r.c.seg != best.seg || r.s < rs[0].s-1 || r.c.maxScore < 4 {
+			// Another excerpt only when it is nearly as good.
+			if r.c.tail || r.c.seg != best.seg || r.s < rs[0].s-2 || r.c.maxScore < 4 {
 				continue
 			}
 			res.Excerpts = append(res.Excerpts, r.c.excerpt(a.opts.MaxExcerptLines))

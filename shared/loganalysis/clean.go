@@ -92,9 +92,13 @@ func skipEscape(line []byte, i int) int {
 		j++
 		rest := line[j:]
 		bel := bytes.IndexByte(rest, 0x07)
+		limit := len(rest)
+		if bel >= 0 {
+			limit = bel
+		}
 		for off := 0; ; {
-			k := bytes.IndexByte(rest[off:], 0x1b)
-			if k < 0 || bel >= 0 && off+k > bel {
+			k := bytes.IndexByte(rest[off:limit], 0x1b)
+			if k < 0 {
 				break
 			}
 			if off+k+1 < len(rest) && rest[off+k+1] == '\\' {

@@ -55,6 +55,28 @@ func locationLike(t []byte) bool {
 	return false
 }
 
+// firstToken looks at the text up to the first space: loc reports whether
+// it is "path.ext:12" (as locationLike), path whether it is the whole line
+// and looks like a file path (a dot and a slash).
+func firstToken(t []byte) (loc, path bool) {
+	dot, slash := false, false
+	for i := 0; i < len(t) && i < 300; i++ {
+		switch t[i] {
+		case ' ', '\t':
+			return false, false
+		case '.':
+			dot = true
+		case '/':
+			slash = true
+		case ':':
+			if i+1 < len(t) && isDigit(t[i+1]) && dot && i > 0 {
+				return true, false
+			}
+		}
+	}
+	return false, dot && slash && len(t) < 300
+}
+
 func atoi(b []byte) int {
 	n, _ := strconv.Atoi(string(b))
 	return n

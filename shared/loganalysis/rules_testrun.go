@@ -131,18 +131,26 @@ func (s *ruleState) line(a *analyzer, c, t []byte, f feature) int {
 		bytes.Contains(t, []byte("FAILURES")) || bytes.Contains(t, []byte("Failed examples"))) {
 		s.failList, s.failListAt = true, ln
 	}
-	// A line that is only a path names the file for the eslint lines below.
-	if f == 0 && c[0] != ' ' && bytes.IndexByte(t, ' ') < 0 && bytes.IndexByte(t, '.') > 0 &&
-		bytes.IndexByte(t, '/') >= 0 && len(t) < 300 {
-		s.path, s.pathLine = string(t), ln
-		return 0
-	}
 	score := 0
-	cheap := f&(fError|fFail|fFatal|fException|fBullet|fExpect|fProblem|fTrace) != 0 ||
-		s.failList || locationLike(t) || bytes.HasPrefix(t, []byte("-->")) || bytes.HasPrefix(t, []byte("File \"")) ||
-		bytes.HasPrefix(t, []byte("rspec ")) || bytes.HasPrefix(t, []byte("In ")) || t[0] == '^'
-	if !cheap {
-		return 0
+	if f&(fError|fFail|fFatal|fException|fBullet|fExpect|fProblem|fTrace) == 0 && !s.failList {
+		switch t[0] {
+		case '-', 'F', 'r', 'I', '^':
+			if !(bytes.HasPrefix(t, []byte("-->")) || bytes.HasPrefix(t, []byte("File \"")) ||
+				bytes.HasPrefix(t, []byte("rspec ")) || bytes.HasPrefix(t, []byte("In ")) || t[0] == '^') {
+				return 0
+			}
+		default:
+			loc, path := firstToken(t)
+			if path && f == 0 && c[0] != ' ' && len(t) < 300 {
+				// A line that is only a path names the file for the eslint
+				// lines below.
+				s.path, s.pathLine = string(t), ln
+				return 0
+			}
+			if !loc {
+				return 0
+			}
+		}
 	}
 	if ft, sc := s.failedTest(ln, c, t, f); sc > 0 {
 		ft.Name = strings.TrimSpace(ft.Name)

@@ -105,7 +105,7 @@ func features(line []byte) feature {
 		k += 1 + j
 	}
 	words := 0
-	var prevLetters, prevLower uint64
+	var prevJoined, prevLower uint64
 	var pad [8]byte
 	for i := 0; i < n; i += 8 {
 		var x uint64
@@ -123,8 +123,13 @@ func features(line []byte) feature {
 		uc := x & low8
 		upper := (uc + (0x80-'A')*one8) &^ (uc + (0x80-'Z'-1)*one8) & hi8 & ascii
 		lower := letters &^ upper
-		starts := letters&^(letters<<8|prevLetters>>56) | upper&(lower<<8|prevLower>>56)
-		prevLetters, prevLower = letters, lower
+		// A word starts at a letter after anything but a letter, a digit or
+		// an underscore (identifiers), or at a camel-case hump.
+		digits := (uc + (0x80-'0')*one8) &^ (uc + (0x80-'9'-1)*one8) & hi8 & ascii
+		us := x ^ '_'*one8
+		joined := letters | digits | (us-one8)&^us&hi8
+		starts := letters&^(joined<<8|prevJoined>>56) | upper&(lower<<8|prevLower>>56)
+		prevJoined, prevLower = joined, lower
 		for starts != 0 {
 			b := bits.TrailingZeros64(starts) / 8
 			starts &= starts - 1

@@ -26,15 +26,16 @@ import (
 func main() {
 	size := flag.Int64("size", 1<<30, "bytes of log to generate")
 	keep := flag.Bool("keep", false, "keep the generated log and binary")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the in-process run to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the in-process runs to this file")
+	runs := flag.Int("runs", 3, "how many times to run each measurement")
 	flag.Parse()
-	if err := run(context.Background(), *size, *keep, *cpuProfile, os.Stdout); err != nil {
+	if err := run(context.Background(), *size, *keep, *cpuProfile, max(*runs, 1), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "logbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, size int64, keep bool, cpuProfile string, w io.Writer) error {
+func run(ctx context.Context, size int64, keep bool, cpuProfile string, runs int, w io.Writer) error {
 	dir, err := os.MkdirTemp("", "logbench")
 	if err != nil {
 		return fmt.Errorf("make temp dir: %w", err)
@@ -56,23 +57,31 @@ func run(ctx context.Context, size int64, keep bool, cpuProfile string, w io.Wri
 		return fmt.Errorf("build kitefix: %w", err)
 	}
 
-	cmd := exec.CommandContext(ctx, bin, "analyze", "--json", logPath)
-	cmd.Stdout = io.Discard
-	cmd.Stderr = os.Stderr
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("run kitefix analyze: %w", err)
+	// The machine may be busy: run each measurement several times and
+	// report the fastest run (and the largest peak memory).
+	var best, bestCPU time.Duration
+	var rss int64
+	for range runs {
+		cmd := exec.CommandContext(ctx, bin, "analyze", "--json", logPath)
+		cmd.Stdout = io.Discard
+		cmd.Stderr = os.Stderr
+		cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("run kitefix analyze: %w", err)
+		}
+		el := time.Since(start)
+		cpu := el
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			rss = max(rss, int64(ru.Maxrss)*1024) // kilobytes on Linux
+			cpu = time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
+		}
+		if best == 0 || el < best {
+			best, bestCPU = el, cpu
+		}
 	}
-	el := time.Since(start)
-	rss := int64(0)
-	cpu := el
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = int64(ru.Maxrss) * 1024 // kilobytes on Linux
-		cpu = time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
-	}
-	fmt.Fprintf(w, "kitefix analyze (GOMAXPROCS=1): %.2fs wall, %.0f MB/s; %.2fs CPU, %.0f MB/s per CPU second; peak RSS %.1f MiB\n",
-		el.Seconds(), float64(n)/1e6/el.Seconds(), cpu.Seconds(), float64(n)/1e6/cpu.Seconds(), float64(rss)/(1<<20))
+	fmt.Fprintf(w, "kitefix analyze (GOMAXPROCS=1, best of %d): %.2fs wall, %.0f MB/s; %.2fs CPU, %.0f MB/s per CPU second; peak RSS %.1f MiB\n",
+		runs, best.Seconds(), float64(n)/1e6/best.Seconds(), bestCPU.Seconds(), float64(n)/1e6/bestCPU.Seconds(), float64(rss)/(1<<20))
 
 	f, err := os.Open(logPath)
 	if err != nil {
@@ -90,14 +99,23 @@ func run(ctx context.Context, size int64, keep bool, cpuProfile string, w io.Wri
 		}
 		defer pprof.StopCPUProfile()
 	}
-	start = time.Now()
-	res, err := loganalysis.Analyze(ctx, f, loganalysis.Options{})
-	if err != nil {
-		return fmt.Errorf("analyze in process: %w", err)
+	best = 0
+	var res loganalysis.Result
+	for range runs {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("rewind log: %w", err)
+		}
+		start := time.Now()
+		res, err = loganalysis.Analyze(ctx, f, loganalysis.Options{})
+		if err != nil {
+			return fmt.Errorf("analyze in process: %w", err)
+		}
+		if el := time.Since(start); best == 0 || el < best {
+			best = el
+		}
 	}
-	el = time.Since(start)
-	fmt.Fprintf(w, "in process: %.2fs, %.0f MB/s (%d lines, category %s)\n",
-		el.Seconds(), float64(n)/1e6/el.Seconds(), res.Lines, res.Category)
+	fmt.Fprintf(w, "in process (best of %d): %.2fs, %.0f MB/s (%d lines, category %s)\n",
+		runs, best.Seconds(), float64(n)/1e6/best.Seconds(), res.Lines, res.Category)
 	return nil
 }
 

@@ -371,6 +371,7 @@ func (a *analyzer) markFailed(status int, known bool, command string) {
 	}
 	a.fails = append(a.fails, failMark{seq: a.failSeq, seg: a.seg, line: a.ln, status: status,
 		known: known, command: command, section: a.section})
+	a.keepFailed(a.seg)
 	if len(a.fails) > maxFailMarks {
 		a.fails = a.fails[1:]
 	}

@@ -33,6 +33,7 @@ type cluster struct {
 	tail       bool // made from the lines before an exit marker, not from signals
 	specific   int  // lines naming a failing test, an error location or a stack frame
 	named      bool // a line names a failing test or an error location
+	keep       int  // the value that decides eviction (see keepValue)
 	votes      [numCategories]int
 }
 
@@ -85,7 +86,8 @@ func (c *cluster) excerpt(max int) Excerpt {
 	}
 }
 
-// keepValue orders clusters for eviction: the lowest goes first.
+// keepValue orders clusters for eviction: the lowest goes first. Clusters
+// in a segment whose command failed are kept over all others.
 func (a *analyzer) keepValue(c *cluster) int {
 	v := c.maxScore*10 + min(c.nCand, 9)
 	if a.segFailed(c.seg) {
@@ -96,17 +98,28 @@ func (a *analyzer) keepValue(c *cluster) int {
 
 // store adds a finished cluster, evicting the weakest when full.
 func (a *analyzer) store(c *cluster) {
+	c.keep = a.keepValue(c)
 	a.clusters = append(a.clusters, c)
 	if len(a.clusters) <= maxClusters {
 		return
 	}
 	worst := 0
 	for i, k := range a.clusters {
-		if a.keepValue(k) < a.keepValue(a.clusters[worst]) {
+		if k.keep < a.clusters[worst].keep {
 			worst = i
 		}
 	}
 	a.clusters = append(a.clusters[:worst], a.clusters[worst+1:]...)
+}
+
+// keepFailed raises the keep value of the clusters in a segment that has
+// just been reported failed.
+func (a *analyzer) keepFailed(seg int) {
+	for _, c := range a.clusters {
+		if c.seg == seg && c.keep < 1000 {
+			c.keep += 1000
+		}
+	}
 }
 
 // rank scores a finished cluster as an explanation of the failure.

@@ -122,6 +122,13 @@ func (a *analyzer) keepFailed(seg int) {
 	}
 }
 
+// A candidate of longCluster lines or more is more often a dump of names or
+// settings than an explanation; it loses longPenalty.
+const (
+	longCluster = 60
+	longPenalty = 2.0
+)
+
 // rank scores a finished cluster as an explanation of the failure.
 func (a *analyzer) rank(c *cluster, lastOfSeg bool) float64 {
 	s := float64(c.maxScore) + 0.3*float64(min(c.nCand-1, 5))
@@ -151,5 +158,8 @@ func (a *analyzer) rank(c *cluster, lastOfSeg bool) float64 {
 		s++
 	}
 	s += float64(min(c.specific, 2))
+	if len(c.lines) >= longCluster {
+		s -= longPenalty
+	}
 	return s
 }

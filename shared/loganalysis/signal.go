@@ -319,7 +319,7 @@ func wordFeature(w, rest []byte) feature {
 			return fProblem
 		}
 	case 's':
-		if eqFold(w, "segmentation") || eqFold(w, "sigsegv") {
+		if eqFold(w, "segmentation") || eqFold(w, "sigsegv") || eqFold(w, "segv") {
 			return fCrash
 		}
 	case 't':

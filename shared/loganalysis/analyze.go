@@ -242,6 +242,8 @@ func (a *analyzer) candidate(c []byte, score int) {
 		// prints a failed test's output above its "--- FAIL" line.
 		if bytes.HasPrefix(trimIndent(c), []byte("--- FAIL")) {
 			a.takeIndented()
+		} else if warningsAsErrors(c) {
+			a.takeWarning()
 		} else if p := a.ring.back(0); p != nil && p.kind == kindText && introduces(p) {
 			a.open.start = p.ln
 			a.open.add(p.text, int(p.score))
@@ -270,6 +272,36 @@ func (a *analyzer) takeIndented() {
 	for i := n - 1; i >= 0; i-- {
 		p := a.ring.back(i)
 		if i == n-1 {
+			a.open.start = p.ln
+		}
+		a.open.add(p.text, int(p.score))
+	}
+}
+
+// warningsAsErrors reports whether a line says the build failed because
+// warnings count as errors (-Werror and its kin).
+func warningsAsErrors(c []byte) bool {
+	return bytes.Contains(c, []byte("Werror")) || bytes.Contains(c, []byte("warnings as errors")) ||
+		bytes.Contains(c, []byte("warnings being treated as errors"))
+}
+
+// takeWarning starts the open cluster at the last compiler warning in the
+// ring, which is what failed the build when warnings count as errors.
+func (a *analyzer) takeWarning() {
+	n := -1
+	for i := 0; i < ringSize-1; i++ {
+		p := a.ring.back(i)
+		if p == nil || p.kind == kindCommand || p.kind == kindHeader {
+			break
+		}
+		if t := trimIndent(p.text); len(p.text) > 0 && p.text[0] != ' ' && locationLike(t) && bytes.Contains(t, []byte("arning")) {
+			n = i
+			break
+		}
+	}
+	for i := n; i >= 0; i-- {
+		p := a.ring.back(i)
+		if i == n {
 			a.open.start = p.ln
 		}
 		a.open.add(p.text, int(p.score))

@@ -25,7 +25,10 @@ var (
 	reMinitest    = regexp.MustCompile(`^([A-Z]\w*(?:::\w+)*#\S.*?) \[(.+?):(\d+)\]:?$`)
 	reXUnit       = regexp.MustCompile(`^\s*(\S+) \[FAIL\]$`)
 	reJestFile    = regexp.MustCompile(`^FAIL (\S+\.\w+)`)
-	reVitest      = regexp.MustCompile(`^FAIL\s+(\S+\.\w+) > (.+)$`)
+	// "  name: FAIL (0.06s)", "test_x (mod.T) ... FAIL", "  name     FAILED": a
+	// runner's status at the end of a test's line.
+	reStatusEnd = regexp.MustCompile(`^(?:\s+(\S.*?)(?::|\s\.{3}|\s{2,})|(\S.*?)(?:\s\.{3}|\s{2,}))\s*(?:FAIL|FAILED)(?:\s+\([\d.]+\s?m?s\))?\s*$`)
+	reVitest    = regexp.MustCompile(`^FAIL\s+(\S+\.\w+) > (.+)$`)
 )
 
 // failedTest recognises a line that names a failed test. It returns the test
@@ -65,6 +68,17 @@ func (s *ruleState) failedTest(ln int64, c, t []byte, f feature) (FailingTest, i
 		}
 		if m := reJestFile.FindSubmatch(t); m != nil {
 			s.jestFile = string(m[1])
+		}
+	}
+	if f&(fFail|fError) != 0 && len(t) < 300 {
+		if m := reStatusEnd.FindSubmatch(c); m != nil {
+			name := m[1]
+			if len(name) == 0 {
+				name = m[2]
+			}
+			if !bytes.HasPrefix(name, []byte("---")) {
+				return FailingTest{Name: string(bytes.TrimSpace(name))}, 4
+			}
 		}
 	}
 	if f&fBullet != 0 {

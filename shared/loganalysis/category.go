@@ -31,12 +31,14 @@ var categoryHints = []struct {
 	{voteTest, 2, "assert"}, {voteTest, 1, "expected"}, {voteTest, 2, "--- fail"},
 	{voteTest, 2, "tests failed"}, {voteTest, 2, "test failed"}, {voteTest, 1, " failing"},
 	{voteTest, 2, "failed tests"}, {voteTest, 1, "test"}, {voteTest, 2, "not ok "},
+	{voteTest, 2, "sanitizer"}, {voteTest, 2, "segv"}, {voteTest, 2, "segmentation fault"},
 	{voteTest, 1, "but was"}, {voteTest, 1, "to equal"}, {voteTest, 1, "spec"},
 	// Compilation.
 	{voteCompile, 1, "error:"}, {voteCompile, 2, "compil"}, {voteCompile, 2, "cannot find symbol"},
 	{voteCompile, 2, "undefined"}, {voteCompile, 1, "build failed"}, {voteCompile, 2, "error ts"},
 	{voteCompile, 2, "error["}, {voteCompile, 1, "syntax"}, {voteCompile, 1, "type"},
-	{voteCompile, 2, "linker"}, {voteCompile, 2, "ld returned"}, {voteCompile, 1, "declared"},
+	{voteCompile, 3, "werror"}, {voteCompile, 3, "warnings being treated as errors"},
+	{voteCompile, 3, "warnings as errors"}, {voteCompile, 2, "linker"}, {voteCompile, 2, "ld returned"}, {voteCompile, 1, "declared"},
 	// Lint.
 	{voteLint, 3, "lint"}, {voteLint, 3, "offense"}, {voteLint, 2, "prettier"}, {voteLint, 2, "style"},
 	{voteLint, 2, "would reformat"}, {voteLint, 2, "problems ("}, {voteLint, 3, "rubocop"},
@@ -64,7 +66,8 @@ var categoryHints = []struct {
 	// Infrastructure.
 	{voteInfrastructure, 4, "no space left on device"}, {voteInfrastructure, 4, "agent lost"},
 	{voteInfrastructure, 4, "lost agent"}, {voteInfrastructure, 3, "cannot connect to the docker daemon"},
-	{voteInfrastructure, 2, "service unavailable"}, {voteInfrastructure, 2, "disk quota"},
+	{voteInfrastructure, 2, "service unavailable"}, {voteInfrastructure, 3, "econnrefused"},
+	{voteInfrastructure, 2, "connection refused"}, {voteInfrastructure, 2, "disk quota"},
 	// Timeouts.
 	{voteTimeout, 3, "timed out"}, {voteTimeout, 2, "timeout"}, {voteTimeout, 3, "deadline exceeded"},
 	{voteTimeout, 3, "no output has been received"},

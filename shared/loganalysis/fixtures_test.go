@@ -68,6 +68,13 @@ var fixtures = map[string]fixtureWant{
 	"oomkilled_k8s":     {CategoryOOM, 1, nil, "", 0, "BackoffLimitExceeded", ":hammer: Build"},
 	"lost_agent":        {CategoryInfrastructure, -1, nil, "", 0, "Uploading pipeline", ":pipeline: Upload"},
 	"disk_full":         {CategoryInfrastructure, 1, nil, "", 0, "No space left on device", ":hammer: Build"},
+	// More formats: end-of-line test status, -Werror, crashes, Buildkite
+	// markers in the middle of lines and progress redraws.
+	"haskell_tasty":     {CategoryTest, 1, []string{"tables"}, "", 0, "+ </table", ""},
+	"python_unittest":   {CategoryTest, 1, []string{"test_save (tests.test_widget.WidgetTest)"}, "/src/tests/test_widget.py", 12, "", ""},
+	"werror_c":          {CategoryCompile, 2, nil, "", 0, "widget.c:41:9: warning: unused variable", ":c: Build"},
+	"asan_crash":        {CategoryTest, 1, nil, "", 0, "AddressSanitizer: SEGV", ":test_tube: Test"},
+	"buildkite_midline": {CategoryInfrastructure, 1, nil, "", 0, "Error: connect ECONNREFUSED 127.0.0.1:5432", ":test_tube: Test"},
 	// A log that shows no failure.
 	"passing": {CategoryUnknown, noExit, nil, "", 0, "ok", ":go: Test"},
 }

@@ -137,11 +137,14 @@ func features(line []byte) feature {
 			c := line[pos]
 			// Only words whose first three letters begin a signal word
 			// are looked at ("no" is the one shorter signal word).
-			if pos+2 >= n {
-				words++
-				continue
+			// The first two letters, lower-cased, from the word in hand.
+			var p uint
+			if b < 7 {
+				p = uint(lc>>(8*b)) & 0xffff
+			} else if pos+1 < n {
+				p = uint(lc>>56) | uint(line[pos+1]|0x20)&0x7f<<8
 			}
-			if p := uint(c|0x20)<<8 | uint(line[pos+1]|0x20); pairSet[p>>6]&(1<<(p&63)) == 0 {
+			if pairSet[p>>6]&(1<<(p&63)) == 0 || pos+2 >= n {
 				words++
 				continue
 			}
@@ -199,10 +202,11 @@ var prefixSet = func() (t [26*26*26/64 + 1]uint64) {
 }()
 
 // pairSet holds the first two letters of signalPrefixes (and "no") as bits
-// indexed by the two lower-case bytes.
+// indexed by the two lower-case bytes, the second in the high byte (as they
+// sit in a little-endian word).
 var pairSet = func() (t [1 << 16 / 64]uint64) {
 	for _, p := range append(signalPrefixes[:], "no") {
-		k := int(p[0])<<8 | int(p[1])
+		k := int(p[1])<<8 | int(p[0])
 		t[k/64] |= 1 << (k % 64)
 	}
 	return t

@@ -66,6 +66,8 @@ func TestFeatures(t *testing.T) {
 		{"✗ saves a widget", fMark},
 		{"no such file or directory", fProblem},
 		{"Segmentation fault (core dumped)", fCrash},
+		{"W\xe1A W\xe5rror", 0}, // non-ASCII bytes are not letters
+		{"naïve résumé error", fError},
 	}
 	for _, tt := range tests {
 		if got := features([]byte(tt.in)); got != tt.want {

@@ -148,12 +148,17 @@ func features(line []byte) feature {
 				words++
 				continue
 			}
+			c1 := line[pos+1]
+			if charClass[c1] == 0 {
+				words++ // the pair matched only because a non-ASCII byte lost its high bit
+				continue
+			}
 			if c2 := line[pos+2]; charClass[c2] == 0 {
-				if c|0x20 != 'n' || line[pos+1]|0x20 != 'o' {
+				if c|0x20 != 'n' || c1|0x20 != 'o' {
 					words++
 					continue
 				}
-			} else if k := uint(c|0x20-'a')*676 + uint(line[pos+1]|0x20-'a')*26 + uint(c2|0x20-'a'); prefixSet[k>>6]&(1<<(k&63)) == 0 {
+			} else if k := uint(c|0x20-'a')*676 + uint(c1|0x20-'a')*26 + uint(c2|0x20-'a'); prefixSet[k>>6]&(1<<(k&63)) == 0 {
 				words++
 				continue
 			}

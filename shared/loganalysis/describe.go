@@ -90,7 +90,7 @@ func (a *analyzer) category(res *Result, best *cluster) Category {
 		}
 	}
 	if len(res.FailingTests) > 0 {
-		votes[voteTest] += 4
+		votes[voteTest] += 6
 	}
 	if len(res.Errors) > 0 && votes[voteLint] == 0 {
 		votes[voteCompile] += 2

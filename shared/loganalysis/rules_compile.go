@@ -166,6 +166,8 @@ func (s *ruleState) diagnostic(ln int64, c, t []byte) (ErrorLocation, int, bool)
 		return e, voteCompile, true
 	case hasPrefixFold(rest, "warning"), hasPrefixFold(rest, "note:"), hasPrefixFold(rest, "info"):
 		return ErrorLocation{}, voteCompile, false
+	case bytes.Contains(firstWord(rest), []byte("Warning")):
+		return ErrorLocation{}, 0, false // Python's "a.py:3: DeprecationWarning: ..."
 	case len(rest) == 0:
 		return ErrorLocation{}, 0, false
 	}
@@ -182,6 +184,14 @@ func (s *ruleState) diagnostic(ln int64, c, t []byte) (ErrorLocation, int, bool)
 		return e, voteCompile, true // go build and go vet print no "error:"
 	}
 	return e, 0, true
+}
+
+// firstWord returns b up to its first space.
+func firstWord(b []byte) []byte {
+	if i := bytes.IndexByte(b, ' '); i >= 0 {
+		return b[:i]
+	}
+	return b
 }
 
 // lintCode reports whether a diagnostic message starts with a linter's rule

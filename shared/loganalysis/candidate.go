@@ -1,0 +1,190 @@
+package loganalysis
+
+import "bytes"
+
+// candidate handles a line that signals a failure.
+func (a *analyzer) candidate(c []byte, score int) {
+	if a.open != nil && a.open.full {
+		a.closeOpen()
+	}
+	// A paragraph that starts at the margin after a blank line is a new
+	// candidate.
+	if a.open != nil && c[0] != ' ' && c[0] != '\t' {
+		if p := a.ring.back(0); p != nil && p.kind == kindBlank {
+			a.closeOpen()
+		}
+	}
+	if a.open == nil {
+		a.seq++
+		a.open = &cluster{seq: a.seq, seg: a.seg, section: a.section, command: a.command,
+			start: a.ln, firstCand: a.ln}
+		// Take in the line that introduces this one, if any: go test
+		// prints a failed test's output above its "--- FAIL" line.
+		if bytes.HasPrefix(trimIndent(c), []byte("--- FAIL")) {
+			a.takeIndented()
+		} else if warningsAsErrors(c) {
+			a.takeWarning()
+		} else if p := a.ring.back(0); p != nil && p.kind == kindText && introduces(p) {
+			a.open.start = p.ln
+			a.open.add(p.text, int(p.score))
+		}
+	}
+	o := a.open
+	o.add(c, score)
+	o.lastActive = a.ln
+	o.idle = 0
+	o.nCand++
+	if score > o.maxScore {
+		o.maxScore = score
+	}
+}
+
+// takeIndented starts the open cluster with the indented lines just above
+// the current one.
+func (a *analyzer) takeIndented() {
+	n := 0
+	for ; n < ringSize-1; n++ {
+		p := a.ring.back(n)
+		if p == nil || p.kind != kindText || len(p.text) == 0 || p.text[0] != ' ' && p.text[0] != '\t' {
+			break
+		}
+	}
+	for i := n - 1; i >= 0; i-- {
+		p := a.ring.back(i)
+		if i == n-1 {
+			a.open.start = p.ln
+		}
+		a.open.add(p.text, int(p.score))
+	}
+}
+
+// warningsAsErrors reports whether a line says the build failed because
+// warnings count as errors (-Werror and its kin).
+func warningsAsErrors(c []byte) bool {
+	return bytes.Contains(c, []byte("Werror")) || bytes.Contains(c, []byte("warnings as errors")) ||
+		bytes.Contains(c, []byte("warnings being treated as errors"))
+}
+
+// takeWarning starts the open cluster at the last compiler warning in the
+// ring, which is what failed the build when warnings count as errors.
+func (a *analyzer) takeWarning() {
+	n := -1
+	for i := 0; i < ringSize-1; i++ {
+		p := a.ring.back(i)
+		if p == nil || p.kind == kindCommand || p.kind == kindHeader {
+			break
+		}
+		if t := trimIndent(p.text); len(p.text) > 0 && p.text[0] != ' ' && locationLike(t) && bytes.Contains(t, []byte("arning")) {
+			n = i
+			break
+		}
+	}
+	for i := n; i >= 0; i-- {
+		p := a.ring.back(i)
+		if i == n {
+			a.open.start = p.ln
+		}
+		a.open.add(p.text, int(p.score))
+	}
+}
+
+// introduces reports whether a remembered line leads into the failure that
+// follows it: a heading that ends with a colon or a numbered item.
+func introduces(p *ringLine) bool {
+	if p.prop {
+		return false
+	}
+	t := bytes.TrimSpace(p.text)
+	if len(t) == 0 || len(t) > 200 {
+		return false
+	}
+	return t[len(t)-1] == ':' || numberedItem(t) || p.score == 1
+}
+
+// numberedItem reports whether t starts like "1) " or "12) ".
+func numberedItem(t []byte) bool {
+	i := 0
+	for i < len(t) && i < 4 && isDigit(t[i]) {
+		i++
+	}
+	return i > 0 && i+1 < len(t) && t[i] == ')' && t[i+1] == ' '
+}
+
+// trimIndent drops leading spaces and tabs.
+func trimIndent(c []byte) []byte {
+	i := 0
+	for i < len(c) && (c[i] == ' ' || c[i] == '\t') {
+		i++
+	}
+	return c[i:]
+}
+
+// frameLike reports whether a line is a stack frame: "at f (a.js:1:2)",
+// "File "a.py", line 3", "  a.ex:9: f/1" or Ruby's "a.rb:15:in `f'".
+func frameLike(c, t []byte) bool {
+	if len(t) == 0 {
+		return false
+	}
+	if c[0] == ' ' || c[0] == '\t' {
+		return bytes.HasPrefix(t, []byte("at ")) || bytes.HasPrefix(t, []byte("File \"")) ||
+			bytes.HasPrefix(t, []byte("from ")) || locationLike(t) ||
+			t[0] == '(' && locationLike(t[bytes.IndexByte(t, ' ')+1:])
+	}
+	return locationLike(t) && bytes.Contains(t, []byte(":in `"))
+}
+
+// continuation reports whether a line carries on the failure above it: an
+// indented line, a stack frame or a caret marker.
+func continuation(c, t []byte) bool {
+	if len(t) == 0 {
+		return false
+	}
+	if c[0] == ' ' || c[0] == '\t' {
+		return true
+	}
+	switch t[0] {
+	case '^', '|', '>', '~':
+		return true
+	}
+	return frameLike(c, t) || bytes.HasPrefix(t, []byte("Caused by")) ||
+		bytes.HasPrefix(t, []byte("E ")) || bytes.HasPrefix(t, []byte("-->"))
+}
+
+func (a *analyzer) closeOpen() {
+	if a.open == nil {
+		return
+	}
+	a.open.trim()
+	a.store(a.open)
+	a.open = nil
+}
+
+// tailCluster makes a low-scored cluster of the last few output lines.
+func (a *analyzer) tailCluster() {
+	var idx []int
+	for i := 0; i < ringSize && len(idx) < 5; i++ {
+		p := a.ring.back(i)
+		if p == nil || p.kind == kindCommand || p.kind == kindHeader || p.kind == kindExit {
+			break
+		}
+		if p.kind == kindText && !p.prop {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) == 0 {
+		return
+	}
+	a.seq++
+	first := a.ring.back(idx[len(idx)-1])
+	last := a.ring.back(idx[0])
+	cl := &cluster{seq: a.seq, seg: a.seg, section: a.section, command: a.command, start: first.ln,
+		firstCand: first.ln, lastActive: last.ln, maxScore: 1, nCand: 1, tail: true}
+	for i := idx[len(idx)-1]; i >= 0; i-- {
+		p := a.ring.back(i)
+		if p.ln > last.ln {
+			break
+		}
+		cl.add(p.text, int(p.score))
+	}
+	a.store(cl)
+}

@@ -1,0 +1,78 @@
+package loganalysis
+
+import "sort"
+
+// The earliest cluster of a segment that names a failing test or an error
+// location, with at least firstMinScore, gets firstBonus: when one failure
+// sets off others, the first one explains them.
+const (
+	firstBonus    = 4.0
+	firstMinScore = 3
+)
+
+// result picks the best explanation from what was gathered.
+func (a *analyzer) result() Result {
+	a.closeOpen()
+	if len(a.fails) == 0 || a.lastFail().seg != a.seg {
+		// No exit report closed the last segment: its end is the log's.
+		a.tailCluster()
+	}
+	res := Result{Category: CategoryUnknown, Excerpts: []Excerpt{}, FailingTests: []FailingTest{},
+		Errors: []ErrorLocation{}}
+	if a.ln == 0 {
+		res.Summary = "the log is empty"
+		res.Fingerprint = fingerprint(res.Category, nil)
+		return res
+	}
+	type ranked struct {
+		c *cluster
+		s float64
+	}
+	lastOfSeg := map[int]int{}
+	for _, c := range a.clusters {
+		if !c.tail && c.seq > lastOfSeg[c.seg] {
+			lastOfSeg[c.seg] = c.seq
+		}
+	}
+	// The first failure that names a test or an error location in a
+	// segment is often the cause of what follows.
+	firstOfSeg := map[int]int{}
+	for _, c := range a.clusters {
+		if (c.named || c.specific > 0 && c.maxScore >= 5) && c.maxScore >= firstMinScore && c.lastActive > c.firstCand {
+			if f, ok := firstOfSeg[c.seg]; !ok || c.seq < f {
+				firstOfSeg[c.seg] = c.seq
+			}
+		}
+	}
+	rs := make([]ranked, 0, len(a.clusters))
+	for _, c := range a.clusters {
+		s := a.rank(c, lastOfSeg[c.seg] == c.seq)
+		if f, ok := firstOfSeg[c.seg]; ok && f == c.seq {
+			s += firstBonus
+		}
+		rs = append(rs, ranked{c, s})
+	}
+	sort.SliceStable(rs, func(i, j int) bool {
+		if rs[i].s != rs[j].s {
+			return rs[i].s > rs[j].s
+		}
+		return rs[i].c.seq > rs[j].c.seq
+	})
+	var best *cluster
+	if len(rs) > 0 {
+		best = rs[0].c
+		res.Excerpts = append(res.Excerpts, best.excerpt(a.opts.MaxExcerptLines))
+		for _, r := range rs[1:] {
+			if len(res.Excerpts) >= a.opts.MaxExcerpts {
+				break
+			}
+			// Another excerpt only when it is nearly as good.
+			if r.c.tail || r.c.seg != best.seg || r.s < rs[0].s-2 || r.c.maxScore < 4 {
+				continue
+			}
+			res.Excerpts = append(res.Excerpts, r.c.excerpt(a.opts.MaxExcerptLines))
+		}
+	}
+	a.describe(&res, best)
+	return res
+}

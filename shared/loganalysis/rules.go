@@ -1,0 +1,134 @@
+package loganalysis
+
+import (
+	"bytes"
+	"strings"
+)
+
+// ruleState is what the rules remember between lines.
+type ruleState struct {
+	failList   bool // inside a list of failures ("3 failing", "Failures:")
+	failListAt int64
+	goTest     string
+	goAt       int64
+	jestFile   string
+	rustMsg    string
+	rustLine   int64
+	path       string // the last line that was only a file path (eslint)
+	pathLine   int64
+	shFile     string
+	shLine     int
+	shAt       int64
+	pyFile     string
+	pyLine     int
+	pyAt       int64
+}
+
+// line runs the rules on one cleaned line and returns a score for it (0 when
+// no rule matched). It records failing tests and error locations in a.
+func (s *ruleState) line(a *analyzer, c, t []byte, f feature) int {
+	ln := a.ln
+	if len(t) == 0 {
+		return 0
+	}
+	if s.failList && ln-s.failListAt > 500 {
+		s.failList = false
+	}
+	if f&(fFail|fError) != 0 && (t[len(t)-1] == ':' || bytes.Contains(t, []byte("failing")) ||
+		bytes.Contains(t, []byte("FAILURES")) || bytes.Contains(t, []byte("Failed examples"))) {
+		s.failList, s.failListAt = true, ln
+	}
+	score := 0
+	if f&(fError|fFail|fFatal|fException|fBullet|fExpect|fProblem|fTrace) == 0 && !s.failList {
+		switch t[0] {
+		case '-', 'F', 'r', 'I', '^':
+			if !(bytes.HasPrefix(t, []byte("-->")) || bytes.HasPrefix(t, []byte("File \"")) ||
+				bytes.HasPrefix(t, []byte("rspec ")) || bytes.HasPrefix(t, []byte("In ")) || t[0] == '^') {
+				return 0
+			}
+		default:
+			loc, path := firstToken(t)
+			if path && f == 0 && c[0] != ' ' && len(t) < 300 {
+				// A line that is only a path names the file for the eslint
+				// lines below.
+				s.path, s.pathLine = string(t), ln
+				return 0
+			}
+			if !loc {
+				return 0
+			}
+		}
+	}
+	if ft, sc := s.failedTest(ln, c, t, f); sc > 0 {
+		ft.Name = strings.TrimSpace(ft.Name)
+		a.addTest(ft)
+		score = sc
+	}
+	if s.goTest != "" && ln-s.goAt <= 3 {
+		if m := reGoTestLoc.FindSubmatch(c); m != nil {
+			a.setTestLocation(s.goTest, string(m[1]), atoi(m[2]))
+			s.goTest = ""
+		}
+	}
+	if e, cat, isErr := s.diagnostic(ln, c, t); isErr {
+		a.addError(e)
+		a.lineVotes[cat] += 3
+		if score < 3 {
+			score = 3
+		}
+	} else if cat != 0 {
+		a.lineVotes[cat]++
+	}
+	return score
+}
+
+// addTest records a failing test, once.
+func (a *analyzer) addTest(ft FailingTest) {
+	if ft.Name == "" {
+		return
+	}
+	for _, x := range a.tests {
+		if x.seg == a.seg && sameTest(x.v.Name, ft.Name) {
+			return
+		}
+	}
+	a.tests = append(a.tests, found[FailingTest]{a.seg, ft})
+	if len(a.tests) > maxFound {
+		a.tests = a.tests[1:]
+	}
+	a.lineVotes[voteTest] += 3
+	a.lineNamed = true
+}
+
+// sameTest reports whether two names are the same test, one perhaps
+// qualified with more of its package: "com.acme.WidgetTest.saves" and
+// "WidgetTest.saves".
+func sameTest(a, b string) bool {
+	if len(a) < len(b) {
+		a, b = b, a
+	}
+	return a == b || strings.HasSuffix(a, b) && (a[len(a)-len(b)-1] == '.' || a[len(a)-len(b)-1] == ' ')
+}
+
+func (a *analyzer) setTestLocation(name, file string, line int) {
+	for i := len(a.tests) - 1; i >= 0; i-- {
+		if a.tests[i].v.Name == name && a.tests[i].v.File == "" {
+			a.tests[i].v.File, a.tests[i].v.Line = file, line
+			return
+		}
+	}
+}
+
+// addError records an error location, once.
+func (a *analyzer) addError(e ErrorLocation) {
+	for i := len(a.errs) - 1; i >= 0 && i >= len(a.errs)-8; i-- {
+		if x := a.errs[i]; x.seg == a.seg && x.v == e {
+			return
+		}
+	}
+	a.lineNamed = true
+	a.errs = append(a.errs, found[ErrorLocation]{a.seg, e})
+	if len(a.errs) > maxFound {
+		a.errs = a.errs[1:]
+	}
+}

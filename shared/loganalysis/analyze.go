@@ -35,13 +35,14 @@ func Analyze(ctx context.Context, r io.Reader, opts Options) (Result, error) {
 
 // analyzer holds the bounded state of one streaming analysis.
 type analyzer struct {
-	opts    Options
-	buf     []byte
-	ln      int64
-	ring    ring
-	seg     int // segments are delimited by CI exit reports
-	section string
-	command string
+	opts     Options
+	buf      []byte
+	ln       int64
+	ring     ring
+	seg      int   // segments are delimited by CI exit reports
+	segStart int64 // the first line of the current segment
+	section  string
+	command  string
 
 	open     *cluster
 	clusters []*cluster
@@ -100,14 +101,21 @@ func (a *analyzer) line(raw []byte) {
 		a.idleLine(c, 0)
 	case kindHere:
 		a.closeOpen()
-		a.markFailed(0, false, "")
+		if a.reportTo(func() { a.markFailed(0, false, "") }) {
+			a.segStart = a.ln + 1
+		}
 	case kindExit:
 		a.closeOpen()
-		if st != 0 || !hasSt {
-			a.markFailed(st, hasSt, string(appendCapped(nil, text)))
-		}
+		again := a.reportTo(func() {
+			if st != 0 || !hasSt {
+				a.markFailed(st, hasSt, string(appendCapped(nil, text)))
+			}
+		})
 		a.signals.exit(st, hasSt)
-		a.seg++
+		if !again {
+			a.seg++
+		}
+		a.segStart = a.ln + 1
 	}
 	if k != kindText {
 		a.ring.push(a.ln, k, 0, false, c)
@@ -170,6 +178,21 @@ func (a *analyzer) line(raw []byte) {
 		a.open.named = a.open.named || a.lineNamed
 	}
 	a.ring.push(a.ln, k, score, prop, c)
+}
+
+// reportTo runs report, which records a failure report, for the segment the
+// report belongs to: the one before when nothing came between this report and
+// the previous one (Buildkite prints "🚨 Error: ... exited with status 1",
+// then "^^^ +++"). It reports whether that was so.
+func (a *analyzer) reportTo(report func()) (again bool) {
+	if a.seg > 0 && a.ln == a.segStart {
+		a.seg--
+		report()
+		a.seg++
+		return true
+	}
+	report()
+	return false
 }
 
 // idleLine adds an unremarkable line to the open cluster, closing it when it

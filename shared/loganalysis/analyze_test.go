@@ -255,3 +255,15 @@ func FuzzAnalyze(f *testing.F) {
 		}
 	})
 }
+
+func TestExitReportsShareTheirSegment(t *testing.T) {
+	a := newAnalyzer(Options{}.withDefaults())
+	for _, l := range []string{"--- build", "$ make", "error: boom", "# Exit status 2",
+		"🚨 Error: The command exited with status 2", "^^^ +++", "~~~ Running pre-exit hook", "$ cleanup"} {
+		a.line([]byte(l))
+	}
+	got := []any{len(a.fails), a.fails[0].seg, a.fails[0].status, a.fails[0].command}
+	if diff := cmp.Diff([]any{1, 0, 2, "make"}, got); diff != "" {
+		t.Errorf("failure reports (-want +got):\n%s", diff)
+	}
+}

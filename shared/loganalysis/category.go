@@ -62,7 +62,7 @@ var categoryHints = []struct {
 	{voteConfig, 2, "configuration"}, {voteConfig, 2, "config"}, {voteConfig, 2, "unknown option"},
 	{voteConfig, 2, "unrecognized"}, {voteConfig, 3, "environment variable"},
 	{voteConfig, 2, "permission denied"}, {voteConfig, 2, "not defined"}, {voteConfig, 2, "yaml"},
-	{voteConfig, 2, "no rakefile"}, {voteConfig, 2, "missing required"}, {voteConfig, 1, "usage:"},
+	{voteConfig, 2, "no rakefile"}, {voteConfig, 3, "secret"}, {voteConfig, 3, "credential"}, {voteConfig, 2, "missing required"}, {voteConfig, 1, "usage:"},
 	// Infrastructure.
 	{voteInfrastructure, 4, "no space left on device"}, {voteInfrastructure, 4, "agent lost"},
 	{voteInfrastructure, 4, "lost agent"}, {voteInfrastructure, 3, "cannot connect to the docker daemon"},

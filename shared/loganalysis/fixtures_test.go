@@ -75,6 +75,7 @@ var fixtures = map[string]fixtureWant{
 	"werror_c":          {CategoryCompile, 2, nil, "", 0, "widget.c:41:9: warning: unused variable", ":c: Build"},
 	"asan_crash":        {CategoryTest, 1, nil, "", 0, "AddressSanitizer: SEGV", ":test_tube: Test"},
 	"buildkite_midline": {CategoryInfrastructure, 1, nil, "", 0, "Error: connect ECONNREFUSED 127.0.0.1:5432", ":test_tube: Test"},
+	"buildkite_hook":    {CategoryConfig, 1, nil, "", 0, `secret "widgets/deploy-key" not found`, "Running local pre-command hook"},
 	// A log that shows no failure.
 	"passing": {CategoryUnknown, noExit, nil, "", 0, "ok", ":go: Test"},
 }

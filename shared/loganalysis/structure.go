@@ -45,6 +45,12 @@ func structure(c []byte) (k lineKind, text []byte, status int, ok bool) {
 			return kindCommand, bytes.TrimSpace(c[2:]), 0, false
 		}
 	case '#':
+		if bytes.HasPrefix(c, []byte("# Exit status ")) {
+			// The Buildkite agent's note after a hook or command.
+			if st, ok := statusAfter(c, "Exit status "); ok {
+				return kindExit, nil, st, true
+			}
+		}
 		if bytes.HasPrefix(t, []byte("##[group]")) {
 			return kindHeader, bytes.TrimSpace(t[len("##[group]"):]), 0, false
 		}

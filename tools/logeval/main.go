@@ -31,6 +31,8 @@ type label struct {
 	LogGz         string `json:"log_gz"`
 	GoldStartLine int64  `json:"gold_start_line"`
 	GoldEndLine   int64  `json:"gold_end_line"`
+	LogBytes      int64  `json:"log_bytes"`
+	LogLines      int64  `json:"log_lines"`
 }
 
 // score is the outcome for one log.
@@ -109,6 +111,10 @@ func evalOne(ctx context.Context, dir string, l label) (score, error) {
 	res, err := loganalysis.Analyze(ctx, zr, loganalysis.Options{})
 	if err != nil {
 		return score{}, err
+	}
+	if res.Lines != l.LogLines || res.Bytes != l.LogBytes {
+		return score{}, fmt.Errorf("counted %d lines and %d bytes, the label says %d and %d",
+			res.Lines, res.Bytes, l.LogLines, l.LogBytes)
 	}
 	return scoreOf(l, res), nil
 }

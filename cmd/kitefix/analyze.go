@@ -82,12 +82,12 @@ func writeReport(w io.Writer, res loganalysis.Result) {
 	for _, t := range res.FailingTests {
 		loc := ""
 		if t.File != "" {
-			loc = fmt.Sprintf(" (%s:%d)", t.File, t.Line)
+			loc = " (" + place(t.File, t.Line, 0) + ")"
 		}
 		fmt.Fprintf(w, "failing test: %s%s\n", t.Name, loc)
 	}
 	for _, e := range res.Errors {
-		fmt.Fprintf(w, "error: %s:%d:%d: %s\n", e.File, e.Line, e.Column, e.Message)
+		fmt.Fprintf(w, "error: %s: %s\n", place(e.File, e.Line, e.Column), e.Message)
 	}
 	for _, x := range res.Excerpts {
 		fmt.Fprintf(w, "\nlines %d-%d:\n", x.StartLine, x.EndLine)
@@ -96,4 +96,15 @@ func writeReport(w io.Writer, res loganalysis.Result) {
 		}
 	}
 	fmt.Fprintf(w, "\nfingerprint %s, %d lines, %d bytes\n", res.Fingerprint, res.Lines, res.Bytes)
+}
+
+// place formats file:line:column, leaving out the numbers that are unknown.
+func place(file string, line, column int) string {
+	switch {
+	case line == 0:
+		return file
+	case column == 0:
+		return fmt.Sprintf("%s:%d", file, line)
+	}
+	return fmt.Sprintf("%s:%d:%d", file, line, column)
 }

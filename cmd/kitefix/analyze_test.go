@@ -88,3 +88,20 @@ func TestRunAnalyzeJSON(t *testing.T) {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
 }
+
+func TestPlace(t *testing.T) {
+	tests := []struct {
+		file         string
+		line, column int
+		want         string
+	}{
+		{"a.go", 3, 7, "a.go:3:7"},
+		{"a.go", 3, 0, "a.go:3"},
+		{"a.go", 0, 0, "a.go"},
+	}
+	for _, tt := range tests {
+		if got := place(tt.file, tt.line, tt.column); got != tt.want {
+			t.Errorf("place(%q, %d, %d) = %q, want %q", tt.file, tt.line, tt.column, got, tt.want)
+		}
+	}
+}

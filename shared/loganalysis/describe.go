@@ -123,9 +123,12 @@ func summary(res *Result, best *cluster) string {
 		s = fmt.Sprintf("%d failing test(s): %s%s", len(res.FailingTests), strings.Join(names, ", "), more)
 	case len(res.Errors) > 0:
 		e := res.Errors[0]
-		s = fmt.Sprintf("%s error at %s:%d: %s", res.Category, e.File, e.Line, e.Message)
+		s = fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Message)
+		if n := len(res.Errors) - 1; n > 0 {
+			s = fmt.Sprintf("%s (and %d more)", s, n)
+		}
 	case best != nil:
-		s = string(res.Category) + ": " + strongestLine(best)
+		s = strongestLine(best)
 	default:
 		s = "no failure found"
 	}

@@ -32,6 +32,7 @@ var fixtures = map[string]fixtureWant{
 	"maven_compile":         {CategoryCompile, 1, nil, "/home/ci/widgets/src/main/java/com/acme/Widget.java", 27, "cannot find symbol", ""},
 	"kotlin_gradle_compile": {CategoryCompile, 1, nil, "/workdir/app/src/main/kotlin/com/acme/Widget.kt", 18, "Unresolved reference", ":hammer: Build"},
 	"c_compile":             {CategoryCompile, 2, nil, "widget.c", 88, "undeclared", ""},
+	"cpp_compile":           {CategoryCompile, 2, nil, "/workdir/src/widget.cpp", 57, "no matching function", ":cpp: Build"},
 	"swift_compile":         {CategoryCompile, 1, nil, "/workdir/Sources/Widgets/Widget.swift", 31, "cannot find 'colour'", ":hammer: Build"},
 	"docker_build":          {CategoryCompile, 1, nil, "", 0, "undefined: run", ":hammer: Build"},
 	// Tests.
@@ -40,6 +41,7 @@ var fixtures = map[string]fixtureWant{
 	"jest":           {CategoryTest, 1, []string{"widget › saves a widget"}, "", 0, "Received: 500", ":jest: Unit tests"},
 	"vitest":         {CategoryTest, 1, []string{"widget > saves a widget"}, "", 0, "expected 500 to be 201", ":hammer: Build"},
 	"junit_surefire": {CategoryTest, 1, []string{"com.acme.WidgetTest.saves"}, "", 0, "expected:<201> but was:<500>", ""},
+	"gradle_junit":   {CategoryTest, 1, []string{"WidgetTest.saves()"}, "", 0, "expected: <201> but was: <500>", ""},
 	"rspec":          {CategoryTest, 1, []string{"Widget#save returns 201"}, "", 0, "expected: 201", ":ruby: RSpec"},
 	"cargo_test":     {CategoryTest, 101, []string{"widget::saves"}, "", 0, "panicked at src/widget.rs:40:9", ":hammer: Build"},
 	"phpunit":        {CategoryTest, 1, []string{`Acme\Tests\WidgetTest::testSave`}, "", 0, "Failed asserting that 500", ""},

@@ -54,8 +54,8 @@ bench:
 
 ## fuzz: a short fuzzing pass over the line cleaner and the analyzer
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzClean -fuzztime 30s ./shared/loganalysis/
-	$(GO) test -run '^$$' -fuzz FuzzAnalyze -fuzztime 30s ./shared/loganalysis/
+	$(GO) test -run '^$$' -fuzz FuzzClean -fuzztime 30s -fuzzminimizetime 5s ./shared/loganalysis/
+	$(GO) test -run '^$$' -fuzz FuzzAnalyze -fuzztime 30s -fuzzminimizetime 5s ./shared/loganalysis/
 
 # sam build calls build-<LogicalId> with ARTIFACTS_DIR set.
 build-ConnectFunction:

@@ -235,6 +235,15 @@ func TestConnectFunction(t *testing.T) {
 			t.Errorf("response %d contains a token", i)
 		}
 	}
+	logs := fn.output.String()
+	if !strings.Contains(logs, `"msg":"connected"`) {
+		t.Errorf("the function logged no connect; its output is not what this check reads")
+	}
+	for _, s := range []string{sampleToken, wrongToken, firstSecret, secondSecret} {
+		if strings.Contains(logs, s) {
+			t.Errorf("the function's log output contains a token or webhook secret")
+		}
+	}
 	for _, call := range bk.Calls() {
 		if !strings.HasPrefix(call, "GET /v2/access-token") && !strings.HasPrefix(call, "GET /v2/organizations") {
 			t.Errorf("unexpected Buildkite call %s", call)

@@ -52,6 +52,9 @@ type analyzer struct {
 	failSeq  int
 	lineExit *int // the last non-zero exit status seen in ordinary output
 
+	agentCl   *cluster // the open run of the agent's reports about the job
+	agentBest *cluster // the agent report that explains the most
+
 	signals   globalSignals
 	rules     ruleState
 	lineVotes [numCategories]int // category votes of the rules for the current line
@@ -80,6 +83,9 @@ func (a *analyzer) line(raw []byte) {
 	c := Clean(a.buf[:0], raw)
 	a.buf = c[:0]
 	k, text, st, hasSt := structure(c)
+	if k != kindText && (k != kindBlank || a.agentCl != nil) {
+		a.agentStep(k, c, 0)
+	}
 	switch k {
 	case kindBlank:
 		if a.open != nil {
@@ -97,7 +103,7 @@ func (a *analyzer) line(raw []byte) {
 	case kindCommand:
 		a.closeOpen()
 		a.command = string(appendCapped(nil, text))
-	case kindNoise:
+	case kindNoise, kindAgent:
 		a.idleLine(c, 0)
 	case kindHere:
 		a.closeOpen()
@@ -124,6 +130,9 @@ func (a *analyzer) line(raw []byte) {
 
 	t := trimIndent(c)
 	f := features(c)
+	if f&(fCancel|fLost|fSignal|fTimeout) != 0 || a.agentCl != nil {
+		a.agentStep(k, c, f)
+	}
 	score := 0
 	prop := false
 	if f != 0 {

@@ -62,7 +62,10 @@ var categoryHints = []struct {
 	{voteConfig, 2, "configuration"}, {voteConfig, 2, "config"}, {voteConfig, 2, "unknown option"},
 	{voteConfig, 2, "unrecognized"}, {voteConfig, 3, "environment variable"},
 	{voteConfig, 2, "permission denied"}, {voteConfig, 2, "not defined"}, {voteConfig, 2, "yaml"},
-	{voteConfig, 2, "no rakefile"}, {voteConfig, 3, "secret"}, {voteConfig, 3, "credential"}, {voteConfig, 2, "missing required"}, {voteConfig, 1, "usage:"},
+	{voteConfig, 2, "no rakefile"}, {voteConfig, 3, "secret"}, {voteConfig, 3, "credential"}, {voteConfig, 2, "missing required"},
+	{voteConfig, 3, "unauthorized"}, {voteConfig, 3, "authentication failed"}, {voteConfig, 3, "incorrect username or password"},
+	{voteConfig, 3, "repository not found"}, {voteConfig, 3, "could not read from remote repository"},
+	{voteConfig, 3, "permission denied (publickey)"}, {voteConfig, 2, "repository '"}, {voteConfig, 1, "usage:"},
 	// Infrastructure.
 	{voteInfrastructure, 4, "no space left on device"}, {voteInfrastructure, 4, "agent lost"},
 	{voteInfrastructure, 4, "lost agent"}, {voteInfrastructure, 3, "cannot connect to the docker daemon"},
@@ -97,12 +100,13 @@ func voteCategories(votes *[numCategories]int, line []byte) {
 // the job ran out of memory, lost its agent, ran out of disk or time.
 type globalSignals struct {
 	oom, lost, disk, timeout bool
+	cancelled                bool // the job was cancelled: a later SIGKILL is not memory
 }
 
 func (g *globalSignals) exit(status int, known bool) {
 	switch {
 	case !known:
-	case status == 137:
+	case status == 137 && !g.cancelled:
 		g.oom = true
 	case status == -1:
 		g.lost = true

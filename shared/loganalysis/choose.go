@@ -13,6 +13,7 @@ const (
 // result picks the best explanation from what was gathered.
 func (a *analyzer) result() Result {
 	a.closeOpen()
+	a.closeAgent()
 	if len(a.fails) == 0 || a.lastFail().seg != a.seg {
 		// No exit report closed the last segment: its end is the log's.
 		a.tailCluster()
@@ -59,9 +60,18 @@ func (a *analyzer) result() Result {
 		return rs[i].c.seq > rs[j].c.seq
 	})
 	var best *cluster
-	if len(rs) > 0 {
+	if ab := a.agentBest; ab != nil && (len(rs) == 0 || rs[0].c.tail || rs[0].c.maxScore < 3) {
+		// Nothing in the output explains the failure: the agent's own
+		// report does.
+		best = ab
+		res.Excerpts = append(res.Excerpts, best.excerpt(a.opts.MaxExcerptLines))
+	} else if len(rs) > 0 {
 		best = rs[0].c
 		res.Excerpts = append(res.Excerpts, best.excerpt(a.opts.MaxExcerptLines))
+		if ab != nil && ab.agent >= agentCancel && a.opts.MaxExcerpts > 1 && ab.start >= best.start+int64(len(best.lines)) {
+			// Say also that the job was cut short.
+			res.Excerpts = append(res.Excerpts, ab.excerpt(a.opts.MaxExcerptLines))
+		}
 		for _, r := range rs[1:] {
 			if len(res.Excerpts) >= a.opts.MaxExcerpts {
 				break

@@ -34,6 +34,8 @@ type cluster struct {
 	specific   int  // lines naming a failing test, an error location or a stack frame
 	named      bool // a line names a failing test or an error location
 	keep       int  // the value that decides eviction (see keepValue)
+	agent      agentKind
+	agentText  string // the agent's report, for the summary
 	votes      [numCategories]int
 }
 

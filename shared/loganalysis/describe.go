@@ -72,13 +72,17 @@ func (a *analyzer) category(res *Result, best *cluster) Category {
 	if res.ExitStatus != nil {
 		st = *res.ExitStatus
 	}
+	ak := agentNone
+	if a.agentBest != nil {
+		ak = a.agentBest.agent
+	}
 	switch {
-	case g.oom || st == 137:
+	case g.oom || st == 137 && !g.cancelled:
 		return CategoryOOM
-	case g.lost || st == -1 || g.disk:
-		return CategoryInfrastructure
-	case g.timeout:
+	case g.timeout || ak == agentTimeout:
 		return CategoryTimeout
+	case g.lost || st == -1 || g.disk || ak == agentLost || ak == agentCancel:
+		return CategoryInfrastructure
 	}
 	if best == nil {
 		return CategoryUnknown
@@ -101,6 +105,12 @@ func (a *analyzer) category(res *Result, best *cluster) Category {
 			bi, bv = i, v
 		}
 	}
+	if best.agent != agentNone && bv < 2 {
+		if best.agent == agentError && !strings.HasPrefix(best.agentText, "Error ") {
+			return CategoryConfig // a hook that prepares the job failed
+		}
+		return CategoryInfrastructure // the agent could not run the job
+	}
 	if bi < 0 || best.tail && bv < 2 {
 		return CategoryUnknown
 	}
@@ -111,6 +121,8 @@ func (a *analyzer) category(res *Result, best *cluster) Category {
 func summary(res *Result, best *cluster) string {
 	var s string
 	switch {
+	case best != nil && best.agent != agentNone:
+		s = agentSummary(best, res.ExitStatus)
 	case len(res.FailingTests) > 0:
 		names := make([]string, 0, 3)
 		for _, t := range res.FailingTests[:min(3, len(res.FailingTests))] {
@@ -132,7 +144,7 @@ func summary(res *Result, best *cluster) string {
 	default:
 		s = "no failure found"
 	}
-	if res.Command != "" && len(s) < 150 {
+	if res.Command != "" && len(s)+len(res.Command) < 190 {
 		s += " (in " + res.Command + ")"
 	}
 	return truncate(strings.Join(strings.Fields(s), " "), 200)

@@ -68,7 +68,7 @@ var fixtures = map[string]fixtureWant{
 	"oom_exit137":       {CategoryOOM, 137, nil, "", 0, "heap out of memory", ":hammer: Build"},
 	"oom_killed":        {CategoryOOM, 137, nil, "", 0, "Killed", ""},
 	"oomkilled_k8s":     {CategoryOOM, 1, nil, "", 0, "BackoffLimitExceeded", ":hammer: Build"},
-	"lost_agent":        {CategoryInfrastructure, -1, nil, "", 0, "Uploading pipeline", ":pipeline: Upload"},
+	"lost_agent":        {CategoryInfrastructure, -1, nil, "", 0, "Agent lost", ":pipeline: Upload"},
 	"disk_full":         {CategoryInfrastructure, 1, nil, "", 0, "No space left on device", ":hammer: Build"},
 	// More formats: end-of-line test status, -Werror, crashes, Buildkite
 	// markers in the middle of lines and progress redraws.
@@ -78,6 +78,14 @@ var fixtures = map[string]fixtureWant{
 	"asan_crash":        {CategoryTest, 1, nil, "", 0, "AddressSanitizer: SEGV", ":test_tube: Test"},
 	"buildkite_midline": {CategoryInfrastructure, 1, nil, "", 0, "Error: connect ECONNREFUSED 127.0.0.1:5432", ":test_tube: Test"},
 	"buildkite_hook":    {CategoryConfig, 1, nil, "", 0, `secret "widgets/deploy-key" not found`, "Running local pre-command hook"},
+	// The Buildkite agent's own reports (see buildkite_test.go).
+	"bk_cancelled":    {CategoryInfrastructure, noExit, nil, "", 0, "Received cancellation signal", ":hammer: Build"},
+	"bk_cancel_kill":  {CategoryInfrastructure, 137, nil, "", 0, "Received cancellation signal", ":hammer: Build"},
+	"bk_timeout":      {CategoryTimeout, noExit, nil, "", 0, "Job timed out", ":test_tube: End-to-end"},
+	"bk_executor":     {CategoryInfrastructure, 52, nil, "", 0, "Error setting up job executor", "Running agent environment hook"},
+	"bk_hook_silent":  {CategoryConfig, 3, nil, "", 0, "pre-command hook exited with status 3", "Running local pre-command hook"},
+	"bk_docker_login": {CategoryConfig, 1, nil, "", 0, "unauthorized", "Running plugin docker-login pre-command hook"},
+	"bk_checkout":     {CategoryConfig, 128, nil, "", 0, "fatal: repository", "Preparing working directory"},
 	// A log that shows no failure.
 	"passing": {CategoryUnknown, noExit, nil, "", 0, "ok", ":go: Test"},
 }

@@ -30,6 +30,9 @@ const (
 	fIssue                         // issues, offenses, violations, problems
 	fLead                          // an error or failure word leads the line or is followed by ':'
 	fTally                         // a failure word with a count: "2 failed", "Failures: 1"
+	fCancel                        // cancel, cancelled, cancellation
+	fLost                          // lost
+	fSignal                        // SIGKILL, SIGTERM, SIGINT
 )
 
 // featureWeight is the score each signal gives a line.
@@ -193,7 +196,7 @@ func features(line []byte) feature {
 // (wordFeature), lower case; "no" is the only shorter one.
 var signalPrefixes = [...]string{
 	"abo", "ass", "but", "bro", "can", "cou", "cor", "con", "den", "dea", "err", "exc", "exp",
-	"exi", "fai", "fat", "inv", "iss", "kil", "mis", "not", "out", "oom", "off", "pan", "pro",
+	"exi", "fai", "fat", "inv", "iss", "kil", "los", "mis", "not", "out", "oom", "off", "pan", "pro",
 	"ref", "seg", "sig", "tim", "tra", "una", "und", "unr", "une", "unk", "vio", "war",
 }
 
@@ -250,6 +253,8 @@ func wordFeature(w, rest []byte) feature {
 			return fProblem
 		case eqFold(w, "core") && hasPrefixFold(rest, " dumped"):
 			return fCrash
+		case hasPrefixFold(w, "cancel"):
+			return fCancel
 		}
 	case 'd':
 		switch {
@@ -294,6 +299,10 @@ func wordFeature(w, rest []byte) feature {
 		if eqFold(w, "killed") {
 			return fKilled
 		}
+	case 'l':
+		if eqFold(w, "lost") {
+			return fLost
+		}
 	case 'm':
 		if eqFold(w, "missing") || eqFold(w, "mismatch") {
 			return fProblem
@@ -330,6 +339,9 @@ func wordFeature(w, rest []byte) feature {
 	case 's':
 		if eqFold(w, "segmentation") || eqFold(w, "sigsegv") || eqFold(w, "segv") {
 			return fCrash
+		}
+		if eqFold(w, "sigkill") || eqFold(w, "sigterm") || eqFold(w, "sigint") {
+			return fSignal
 		}
 	case 't':
 		switch {

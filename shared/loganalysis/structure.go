@@ -16,6 +16,7 @@ const (
 	kindCommand          // an echoed command: "$ make test"
 	kindExit             // a CI runner's "the command exited with N" line
 	kindHere             // Buildkite's "^^^ +++": the failure is in this group
+	kindAgent            // the CI agent's own error about the job: "🚨 Error: ..."
 )
 
 // structure classifies the cleaned line c. For headers it returns the group
@@ -89,16 +90,26 @@ func structure(c []byte) (k lineKind, text []byte, status int, ok bool) {
 			if ok {
 				return kindExit, nil, st, true
 			}
+			if bytes.Contains(t, []byte("interrupted by a signal")) {
+				return kindExit, nil, 0, false
+			}
+			if bytes.HasPrefix(t, []byte("🚨 Error")) {
+				return kindAgent, nil, 0, false
+			}
 			return kindNoise, nil, 0, false
 		}
 	}
 	switch {
 	case bytes.HasPrefix(t, []byte("Error: Process completed with exit code ")),
 		bytes.HasPrefix(t, []byte("ERROR: Job failed: exit code ")),
-		bytes.HasPrefix(t, []byte("user command error: exit status ")):
+		bytes.HasPrefix(t, []byte("user command error: exit status ")),
+		bytes.HasPrefix(t, []byte("Error: The ")) && bytes.Contains(t, []byte(" hook exited with status ")):
 		st, ok := statusAfter(t, "exit code ")
 		if !ok {
 			st, ok = statusAfter(t, "exit status ")
+		}
+		if !ok {
+			st, ok = statusAfter(t, "exited with status ")
 		}
 		return kindExit, nil, st, ok
 	}

@@ -159,7 +159,7 @@ func (a *analyzer) agentStep(k lineKind, c []byte, f feature) {
 	o.add(c, 3)
 	o.lastActive = a.ln
 	if kind > o.agent {
-		o.agent, o.agentText = kind, string(appendCapped(nil, agentText(c)))
+		o.agent, o.agentText = kind, string(appendCapped(nil, agentText(stripLinePrefix(c))))
 	}
 	if kind == agentCancel {
 		a.signals.cancelled = true

@@ -24,7 +24,11 @@ func (a *analyzer) candidate(c []byte, score int) {
 			a.takeIndented()
 		} else if warningsAsErrors(c) {
 			a.takeWarning()
-		} else if p := a.ring.back(0); p != nil && p.kind == kindText && introduces(p) {
+		} else if p := a.ring.back(0); p != nil && p.kind == kindText && p.ln == a.rules.pathLine && finding(c) {
+			// A line that is only a path heads the findings below it.
+			a.open.start = p.ln
+			a.open.add(p.text, int(p.score))
+		} else if p != nil && p.kind == kindText && introduces(p) {
 			a.open.start = p.ln
 			a.open.add(p.text, int(p.score))
 		}
@@ -99,6 +103,20 @@ func introduces(p *ringLine) bool {
 		return false
 	}
 	return t[len(t)-1] == ':' || numberedItem(t) || p.score == 1
+}
+
+// finding reports whether an indented line starts with a position in a file
+// named above it: "  11:7  error ..." or "  line 12: ...".
+func finding(c []byte) bool {
+	if len(c) == 0 || c[0] != ' ' && c[0] != '\t' {
+		return false
+	}
+	t := trimIndent(c)
+	if hasPrefixFold(t, "line ") {
+		return digits(t[5:]) > 0
+	}
+	n := digits(t)
+	return n > 0 && n < len(t) && t[n] == ':' && digits(t[n+1:]) > 0
 }
 
 // numberedItem reports whether t starts like "1) " or "12) ".

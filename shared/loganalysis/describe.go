@@ -1,10 +1,6 @@
 package loganalysis
 
-import (
-	"fmt"
-	"strings"
-	"unicode/utf8"
-)
+import "strings"
 
 // maxListed caps the failing tests and errors in a result.
 const maxListed = 20
@@ -115,65 +111,4 @@ func (a *analyzer) category(res *Result, best *cluster) Category {
 		return CategoryUnknown
 	}
 	return voteCategory[bi]
-}
-
-// summary writes one line of at most 200 characters.
-func summary(res *Result, best *cluster) string {
-	var s string
-	switch {
-	case best != nil && best.agent != agentNone:
-		s = agentSummary(best, res.ExitStatus)
-	case len(res.FailingTests) > 0:
-		names := make([]string, 0, 3)
-		for _, t := range res.FailingTests[:min(3, len(res.FailingTests))] {
-			names = append(names, t.Name)
-		}
-		more := ""
-		if len(res.FailingTests) > 3 {
-			more = fmt.Sprintf(" and %d more", len(res.FailingTests)-3)
-		}
-		s = fmt.Sprintf("%d failing test(s): %s%s", len(res.FailingTests), strings.Join(names, ", "), more)
-	case len(res.Errors) > 0:
-		e := res.Errors[0]
-		s = fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Message)
-		if n := len(res.Errors) - 1; n > 0 {
-			s = fmt.Sprintf("%s (and %d more)", s, n)
-		}
-	case best != nil:
-		s = strongestLine(best)
-	default:
-		s = "no failure found"
-	}
-	if res.Command != "" && len(s)+len(res.Command) < 190 {
-		s += " (in " + res.Command + ")"
-	}
-	return truncate(strings.Join(strings.Fields(s), " "), 200)
-}
-
-// strongestLine returns the first line of the cluster with its top score.
-func strongestLine(c *cluster) string {
-	for i, s := range c.scores {
-		if int(s) == c.maxScore && strings.TrimSpace(c.lines[i]) != "" {
-			return strings.TrimSpace(c.lines[i])
-		}
-	}
-	for _, l := range c.lines {
-		if strings.TrimSpace(l) != "" {
-			return strings.TrimSpace(l)
-		}
-	}
-	return ""
-}
-
-// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
-func truncate(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }

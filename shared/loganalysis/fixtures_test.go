@@ -47,7 +47,7 @@ var fixtures = map[string]fixtureWant{
 	"phpunit":        {CategoryTest, 1, []string{`Acme\Tests\WidgetTest::testSave`}, "", 0, "Failed asserting that 500", ""},
 	"tap":            {CategoryTest, 1, []string{"saves a widget"}, "", 0, "not ok 2 - saves a widget", ""},
 	// Lint.
-	"eslint":        {CategoryLint, 1, nil, "/workdir/src/widget.js", 11, "no-unused-vars", ":eslint: Lint"},
+	"eslint":        {CategoryLint, 1, nil, "/workdir/src/widget.js", 11, "/workdir/src/widget.js\n  11:7", ":eslint: Lint"},
 	"golangci_lint": {CategoryLint, 1, nil, "store/store.go", 42, "(errcheck)", ":golang: Lint"},
 	"rubocop":       {CategoryLint, 1, nil, "lib/widget.rb", 14, "Style/StringLiterals", ""},
 	"flake8":        {CategoryLint, 1, nil, "widgets/store.py", 3, "F401", ""},

@@ -376,7 +376,15 @@ func wordFeature(w, rest []byte) feature {
 // zero.
 func countNear(before, after []byte) (counted, zero bool) {
 	if n := len(before); n >= 2 && before[n-1] == ' ' && isDigit(before[n-2]) {
-		return true, before[n-2] == '0' && (n == 2 || !isDigit(before[n-3]))
+		// A whole number, not the end of a time or a version: "2 failed",
+		// not "10:00:01 error" or "1.904 error".
+		i := n - 2
+		for i > 0 && isDigit(before[i-1]) {
+			i--
+		}
+		if i == 0 || before[i-1] == ' ' || before[i-1] == '(' || before[i-1] == '[' || before[i-1] == ',' {
+			return true, before[n-2] == '0' && i == n-2
+		}
 	}
 	i := 0
 	for i < len(after) && i < 3 && (after[i] == ':' || after[i] == ' ' || after[i] == '=') {

@@ -70,6 +70,10 @@ func structure(c []byte) (k lineKind, text []byte, status int, ok bool) {
 				if st, ok := statusAfter(t[i:], "exited with "); ok {
 					return kindExit, t[len(`The command "`):i], st, true
 				}
+				// travis_retry gave up: The command "x" failed 3 times.
+				if rest := t[i+2:]; bytes.HasPrefix(rest, []byte("failed ")) && bytes.HasSuffix(rest, []byte(" times.")) {
+					return kindExit, t[len(`The command "`):i], 0, false
+				}
 			}
 		}
 	case '"':

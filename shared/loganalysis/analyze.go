@@ -152,6 +152,9 @@ func (a *analyzer) line(raw []byte) {
 	if s := a.rules.line(a, c, t, f); s > score {
 		score = s
 	}
+	if score >= 2 && (passed(t) || retried(t)) {
+		score = 1 // it went well, or will be tried again
+	}
 	switch {
 	case score >= 2:
 		a.candidate(c, score)

@@ -14,7 +14,9 @@ func (a *analyzer) describe(res *Result, best *cluster) {
 		res.Section, res.Command = best.section, best.command
 	}
 	if fm, ok := a.failMark(seg); ok {
-		if fm.command != "" {
+		// The command in effect at the exit report, unless the failure
+		// was in an earlier group of the same command's output.
+		if fm.command != "" && (best == nil || best.command == "" || best.section == fm.section) {
 			res.Command = fm.command
 		}
 		if res.Section == "" {

@@ -174,9 +174,15 @@ func features(line []byte) feature {
 				prev = cj
 			}
 			w := line[pos:j]
+			if pos > 0 && isLetter(line[pos-1]) && j < n && isUpper(line[j]) {
+				// A hump inside an identifier: TestErrorHandling. Only
+				// the last one names a kind, as in AssertionError.
+				words++
+				continue
+			}
 			if g := wordFeature(w, line[j:]); g != 0 {
 				if g&(fError|fFail|fFatal|fException|fPanic) != 0 {
-					if counted, zero := countNear(line[:pos], line[j:]); zero {
+					if counted, zero := countNear(line[:pos], w, line[j:]); zero {
 						g &^= fError | fFail
 					} else if counted {
 						g |= fTally
@@ -266,8 +272,9 @@ func wordFeature(w, rest []byte) feature {
 	case 'e':
 		switch {
 		case eqFold(w, "err"), eqFold(w, "error"), eqFold(w, "errors"), eqFold(w, "errored"):
-			if len(rest) > 1 && (rest[0] == '.' && isLetter(rest[1]) || rest[0] == '/' || rest[0] == '_') {
-				return 0 // a file or identifier name
+			if len(rest) > 1 && (rest[0] == '.' && isLetter(rest[1]) || rest[0] == '/' || rest[0] == '_' ||
+				rest[0] == '-' && isLetter(rest[1])) {
+				return 0 // a file, package or identifier name
 			}
 			return fError
 		case hasPrefixFold(w, "exception"):
@@ -281,7 +288,8 @@ func wordFeature(w, rest []byte) feature {
 		switch {
 		case eqFold(w, "fail"), eqFold(w, "failed"), eqFold(w, "failure"), eqFold(w, "failures"),
 			eqFold(w, "failing"), eqFold(w, "fails"):
-			if len(rest) > 1 && (rest[0] == '.' && isLetter(rest[1]) || rest[0] == '/' || rest[0] == '_') {
+			if len(rest) > 1 && (rest[0] == '.' && isLetter(rest[1]) || rest[0] == '/' || rest[0] == '_' ||
+				rest[0] == '-' && isLetter(rest[1])) {
 				return 0
 			}
 			return fFail
@@ -371,10 +379,16 @@ func wordFeature(w, rest []byte) feature {
 	return 0
 }
 
-// countNear reports whether the keyword between before and after comes
+// countNear reports whether the keyword w between before and after comes
 // with a count, as in "2 failed" or "Failures: 1", and whether that count is
-// zero.
-func countNear(before, after []byte) (counted, zero bool) {
+// zero ("0 errors", "no errors", "without errors").
+func countNear(before, w, after []byte) (counted, zero bool) {
+	for _, neg := range [...]string{"no ", "without ", "zero "} {
+		if len(before) >= len(neg) && hasPrefixFold(before[len(before)-len(neg):], neg) &&
+			(len(before) == len(neg) || !isLetter(before[len(before)-len(neg)-1])) {
+			return true, true
+		}
+	}
 	if n := len(before); n >= 2 && before[n-1] == ' ' && isDigit(before[n-2]) {
 		// A whole number, not the end of a time or a version: "2 failed",
 		// not "10:00:01 error" or "1.904 error".
@@ -382,7 +396,11 @@ func countNear(before, after []byte) (counted, zero bool) {
 		for i > 0 && isDigit(before[i-1]) {
 			i--
 		}
-		if i == 0 || before[i-1] == ' ' || before[i-1] == '(' || before[i-1] == '[' || before[i-1] == ',' {
+		// "attempt 3 failed" and "step 2 failed" number the thing that
+		// failed; they do not count failures.
+		numbered := i >= 2 && before[i-1] == ' ' && before[i-2] >= 'a' && before[i-2] <= 'z' &&
+			(eqFold(w, "failed") || eqFold(w, "errored"))
+		if !numbered && (i == 0 || before[i-1] == ' ' || before[i-1] == '(' || before[i-1] == '[' || before[i-1] == ',') {
 			return true, before[n-2] == '0' && i == n-2
 		}
 	}

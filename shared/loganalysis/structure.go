@@ -209,3 +209,30 @@ func exitStatusIn(t []byte) (int, bool) {
 	}
 	return 0, false
 }
+
+// passed reports whether a line reports something that went well, whatever
+// its words: "error handling test ... ok", "✓ shows an error", "PASSED x".
+func passed(t []byte) bool {
+	for _, p := range [...]string{"✓", "✔", "ok ", "PASS ", "PASSED ", "--- PASS", "[       OK ]", "[  PASSED  ]"} {
+		if bytes.HasPrefix(t, []byte(p)) {
+			return true
+		}
+	}
+	t = bytes.TrimRight(t, " \t")
+	for _, s := range [...]string{"... ok", "... OK", "... passed", " PASSED", " PASS", " ✓"} {
+		if bytes.HasSuffix(t, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// retried reports whether a line says that what failed will be tried again.
+func retried(t []byte) bool {
+	for _, p := range [...]string{"etrying", "will retry", "rying again", "Retry in", "retry in"} {
+		if bytes.Contains(t, []byte(p)) {
+			return true
+		}
+	}
+	return false
+}

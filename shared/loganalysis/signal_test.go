@@ -1,0 +1,53 @@
+package loganalysis
+
+import "testing"
+
+func TestLineSignals(t *testing.T) {
+	tests := []struct {
+		line   string
+		strong bool // scores as a failure (2 or more) and is not only a tally
+	}{
+		{"error: cannot find module 'x'", true},
+		{"AssertionError: expected 1 to equal 2", true},
+		{"attempt 3 failed: connect ECONNREFUSED 10.0.0.12:443, giving up", true},
+		{"2024-05-01 10:00:01 ERROR could not connect", true},
+		{"#8 1.904 error: failed to solve", true},
+		{"=== RUN   TestErrorHandling/case_1", false},
+		{"Compiling error-chain v0.12.4", false},
+		{"No errors found in 12 files.", false},
+		{"finished without errors", false},
+		{"Ran 12 tests: all passed, 0 failures", false},
+		{"3 failed, 10 passed", false}, // a tally: it heads or closes a failure
+	}
+	for _, tt := range tests {
+		f := features([]byte(tt.line))
+		got := lineScore(f) >= 2 && f&fTally == 0
+		if got != tt.strong {
+			t.Errorf("%q: strong = %v, want %v (features %#x)", tt.line, got, tt.strong, f)
+		}
+	}
+}
+
+func TestPassedRetried(t *testing.T) {
+	tests := []struct {
+		line            string
+		passed, retried bool
+	}{
+		{"error handling test 290 ... ok", true, false},
+		{"✓ renders an error banner (3 ms)", true, false},
+		{"PASSED tests/test_errors.py::test_error", true, false},
+		{"test_error_path PASSED", true, false},
+		{"attempt 1 failed, retrying in 2s", false, true},
+		{"Failed to upload index.html. Trying again in 1 second.", false, true},
+		{"not ok 2 - error handling", false, false},
+		{"error: token is invalid", false, false},
+	}
+	for _, tt := range tests {
+		if got := passed([]byte(tt.line)); got != tt.passed {
+			t.Errorf("passed(%q) = %v, want %v", tt.line, got, tt.passed)
+		}
+		if got := retried([]byte(tt.line)); got != tt.retried {
+			t.Errorf("retried(%q) = %v, want %v", tt.line, got, tt.retried)
+		}
+	}
+}

@@ -148,6 +148,9 @@ func (a *analyzer) line(raw []byte) {
 		}
 		a.signals.scan(t, f)
 	}
+	if score >= 2 && infoLevel(stripLinePrefix(t)) {
+		score = 1 // information, unless a rule below finds a failure in it
+	}
 	a.lineVotes, a.lineFound, a.lineNamed = [numCategories]int{}, false, false
 	if s := a.rules.line(a, c, t, f); s > score {
 		score = s
@@ -170,7 +173,7 @@ func (a *analyzer) line(raw []byte) {
 			a.open.add(c, 1)
 			a.open.lastActive = a.ln
 		}
-	case a.open != nil && (score == 1 && !prop || continuation(c, t)):
+	case a.open != nil && (score == 1 && !prop || continuation(c, t)) && !passed(t):
 		if frameLike(c, t) {
 			a.lineFound = true
 		}

@@ -40,6 +40,9 @@ func TestPassedRetried(t *testing.T) {
 		{"attempt 1 failed, retrying in 2s", false, true},
 		{"Failed to upload index.html. Trying again in 1 second.", false, true},
 		{"not ok 2 - error handling", false, false},
+		{"    informative error messages:                OK (0.02s)", true, false},
+		{"TestErrorPaths\tPASS", true, false},
+		{"error: the token is not ok", false, false},
 		{"error: token is invalid", false, false},
 	}
 	for _, tt := range tests {

@@ -219,9 +219,24 @@ func passed(t []byte) bool {
 		}
 	}
 	t = bytes.TrimRight(t, " \t")
-	for _, s := range [...]string{"... ok", "... OK", "... passed", " PASSED", " PASS", " ✓"} {
+	// A runner's timing at the end: "(0.02s)", "(12 ms)".
+	if n := len(t); n > 0 && t[n-1] == ')' {
+		if i := bytes.LastIndexByte(t, '('); i > 0 && n-i < 16 && digits(t[i+1:]) > 0 {
+			t = bytes.TrimRight(t[:i], " \t")
+		}
+	}
+	for _, s := range [...]string{"... ok", "... OK", "... passed", " PASSED", " ✓", " ✔"} {
 		if bytes.HasSuffix(t, []byte(s)) {
 			return true
+		}
+	}
+	// A status in a column of its own: "name:      OK", "name  PASS".
+	for _, s := range [...]string{"OK", "ok", "PASS"} {
+		if bytes.HasSuffix(t, []byte(s)) {
+			r := t[:len(t)-len(s)]
+			if bytes.HasSuffix(r, []byte(": ")) || bytes.HasSuffix(r, []byte("  ")) || bytes.HasSuffix(r, []byte("\t")) {
+				return true
+			}
 		}
 	}
 	return false
@@ -232,6 +247,22 @@ func retried(t []byte) bool {
 	for _, p := range [...]string{"etrying", "will retry", "rying again", "Retry in", "retry in"} {
 		if bytes.Contains(t, []byte(p)) {
 			return true
+		}
+	}
+	return false
+}
+
+// infoLevel reports whether a log line is marked as information or debug
+// output, which reports rather than fails: "info ...", "[INFO] ...",
+// "DEBUG: ...".
+func infoLevel(t []byte) bool {
+	t = bytes.TrimPrefix(t, []byte("["))
+	for _, p := range [...]string{"info", "debug", "verbose", "notice", "trace"} {
+		if hasPrefixFold(t, p) && len(t) > len(p) {
+			switch t[len(p)] {
+			case ' ', ':', ']', '\t':
+				return true
+			}
 		}
 	}
 	return false

@@ -61,6 +61,9 @@ type analyzer struct {
 	lineFound bool               // the rules found a failing test, an error location or a frame in it
 	lineNamed bool               // the rules found a failing test or an error location in it
 	tests     []found[FailingTest]
+	winStart  int64 // the first line of the current density window
+	winCand   int   // candidate lines in it
+	dense     bool  // the window has used its budget (see denseBudget)
 	errs      []found[ErrorLocation]
 }
 
@@ -72,6 +75,15 @@ type found[T any] struct {
 
 // maxFound bounds the failing tests and error locations remembered.
 const maxFound = 100
+
+// When more than denseBudget lines of a window of denseWindow lines signal a
+// failure, the rest of the window is read cheaply: no rules run and a full
+// candidate only counts further lines. This bounds the work on logs where
+// every line is an error.
+const (
+	denseWindow = 1024
+	denseBudget = 128
+)
 
 func newAnalyzer(opts Options) *analyzer {
 	return &analyzer{opts: opts, buf: make([]byte, 0, maxKeep)}
@@ -152,14 +164,22 @@ func (a *analyzer) line(raw []byte) {
 		score = 1 // information, unless a rule below finds a failure in it
 	}
 	a.lineVotes, a.lineFound, a.lineNamed = [numCategories]int{}, false, false
-	if s := a.rules.line(a, c, t, f); s > score {
-		score = s
+	if a.ln-a.winStart >= denseWindow {
+		a.winStart, a.winCand, a.dense = a.ln, 0, false
 	}
-	if score >= 2 && (passed(t) || retried(t)) {
+	if !a.dense {
+		if s := a.rules.line(a, c, t, f); s > score {
+			score = s
+		}
+	}
+	if score >= 2 && (f&fRetry != 0 || passed(t)) {
 		score = 1 // it went well, or will be tried again
 	}
 	switch {
 	case score >= 2:
+		if a.winCand++; a.winCand >= denseBudget {
+			a.dense = true
+		}
 		a.candidate(c, score)
 	case a.open == nil && (c[0] == ' ' || c[0] == '\t' || locationLike(t)) && frameLike(c, t):
 		// A stack trace starts: the line above it says what went wrong.

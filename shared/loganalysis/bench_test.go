@@ -66,3 +66,34 @@ func BenchmarkLineReader(b *testing.B) {
 		}
 	}
 }
+
+// allErrorsLog builds about n bytes of output in which every line signals a
+// failure, the worst case for candidate bookkeeping.
+func allErrorsLog(n int) []byte {
+	lines := []string{
+		"error: cannot find symbol widget%d in src/widget.c:%d:7",
+		"src/widget.c:%d:7: error: use of undeclared identifier 'w%d'",
+		"FAILED tests/test_widget.py::test_save_%d - assert %d == 201",
+		"    at Object.<anonymous> (src/widgets/render.test.ts:%d:%d)",
+		"panic: runtime error: index out of range [%d] with length %d",
+	}
+	var b bytes.Buffer
+	b.WriteString("--- :go: Build and test\n$ make test\n")
+	for i := 0; b.Len() < n; i++ {
+		fmt.Fprintf(&b, lines[i%len(lines)], i, i%997)
+		b.WriteByte('\n')
+	}
+	b.WriteString("🚨 Error: The command exited with status 1\n")
+	return b.Bytes()
+}
+
+func BenchmarkAnalyzeAllErrors(b *testing.B) {
+	log := allErrorsLog(8 << 20)
+	b.SetBytes(int64(len(log)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Analyze(context.Background(), bytes.NewReader(log), Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

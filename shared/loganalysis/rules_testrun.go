@@ -69,7 +69,7 @@ func (s *ruleState) failedTest(ln int64, c, t []byte, f feature) (FailingTest, i
 			s.jestFile = string(m[1])
 		}
 	}
-	if f&(fFail|fError) != 0 && len(t) < 300 {
+	if f&(fFail|fError) != 0 && len(t) < 300 && endsWithFail(t) {
 		if m := reStatusEnd.FindSubmatch(c); m != nil {
 			name := m[1]
 			if len(name) == 0 {
@@ -109,4 +109,16 @@ func (s *ruleState) failedTest(ln int64, c, t []byte, f feature) (FailingTest, i
 		}
 	}
 	return FailingTest{}, 0
+}
+
+// endsWithFail is a cheap test for what reStatusEnd needs: the line ends
+// with FAIL or FAILED, perhaps followed by a time in parentheses.
+func endsWithFail(t []byte) bool {
+	t = bytes.TrimRight(t, " \t")
+	if n := len(t); n > 0 && t[n-1] == ')' {
+		if i := bytes.LastIndexByte(t, '('); i >= 0 {
+			t = bytes.TrimRight(t[:i], " \t")
+		}
+	}
+	return bytes.HasSuffix(t, []byte("FAIL")) || bytes.HasSuffix(t, []byte("FAILED"))
 }

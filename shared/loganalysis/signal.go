@@ -33,6 +33,7 @@ const (
 	fCancel                        // cancel, cancelled, cancellation
 	fLost                          // lost
 	fSignal                        // SIGKILL, SIGTERM, SIGINT
+	fRetry                         // retry, retrying, trying again
 )
 
 // featureWeight is the score each signal gives a line.
@@ -203,7 +204,7 @@ func features(line []byte) feature {
 var signalPrefixes = [...]string{
 	"abo", "ass", "but", "bro", "can", "cou", "cor", "con", "den", "dea", "err", "exc", "exp",
 	"exi", "fai", "fat", "inv", "iss", "kil", "los", "mis", "not", "out", "oom", "off", "pan", "pro",
-	"ref", "seg", "sig", "tim", "tra", "una", "und", "unr", "une", "unk", "vio", "war",
+	"ref", "ret", "seg", "sig", "tim", "tra", "try", "una", "und", "unr", "une", "unk", "vio", "war",
 }
 
 // prefixSet holds signalPrefixes as bits indexed by three letters.
@@ -341,8 +342,11 @@ func wordFeature(w, rest []byte) feature {
 			return fProblem
 		}
 	case 'r':
-		if eqFold(w, "refused") {
+		switch {
+		case eqFold(w, "refused"):
 			return fProblem
+		case hasPrefixFold(w, "retr") && (eqFold(w, "retry") || eqFold(w, "retrying") || eqFold(w, "retries")):
+			return fRetry
 		}
 	case 's':
 		if eqFold(w, "segmentation") || eqFold(w, "sigsegv") || eqFold(w, "segv") {
@@ -359,6 +363,8 @@ func wordFeature(w, rest []byte) feature {
 			return fTimeout
 		case eqFold(w, "traceback"):
 			return fTrace
+		case eqFold(w, "trying") && hasPrefixFold(rest, " again"):
+			return fRetry
 		}
 	case 'u':
 		switch {

@@ -154,18 +154,20 @@ func propagation(t []byte, f feature) bool {
 			bytes.Contains(t, []byte("ETARGET")) || bytes.Contains(t, []byte("ERESOLVE")))
 	case bytes.HasPrefix(t, []byte("make")) && bytes.Contains(t, []byte(": *** ")):
 		return true
-	case bytes.Contains(t, []byte("BUILD FAIL")) || bytes.Contains(t, []byte("Build failed")) ||
-		bytes.Contains(t, []byte("build failed")):
+	case f&fFail != 0 && (bytes.Contains(t, []byte("BUILD FAIL")) || bytes.Contains(t, []byte("Build failed")) ||
+		bytes.Contains(t, []byte("build failed"))):
 		return true // a build tool's epilogue
 	case bytes.HasPrefix(t, []byte("FAIL\t")):
 		return true // go test's package summary: FAIL <package> <time>
 	case bytes.HasPrefix(t, []byte("error Command failed with exit code")):
 		return true
-	case bytes.Contains(t, []byte("exit code")) || bytes.Contains(t, []byte("exit status")) ||
-		bytes.Contains(t, []byte("exited with")) || bytes.Contains(t, []byte("non-zero")) ||
-		bytes.Contains(t, []byte("nonzero")) || bytes.Contains(t, []byte("failed with status")) ||
-		bytes.Contains(t, []byte("with status (")) || bytes.Contains(t, []byte("error code")) ||
-		bytes.Contains(t, []byte("failed with exit")):
+	// Each phrase below holds a signal word, so the features say which
+	// ones are worth looking for.
+	case f&fExit != 0 && (bytes.Contains(t, []byte("exit code")) || bytes.Contains(t, []byte("exit status")) ||
+		bytes.Contains(t, []byte("exited with")) || bytes.Contains(t, []byte("failed with exit"))),
+		f&fFail != 0 && bytes.Contains(t, []byte("with status")),
+		f&fError != 0 && bytes.Contains(t, []byte("error code")),
+		bytes.Contains(t, []byte("zero")) && (bytes.Contains(t, []byte("non-zero")) || bytes.Contains(t, []byte("nonzero"))):
 		return true
 	}
 	return terse(t, f)
@@ -242,15 +244,9 @@ func passed(t []byte) bool {
 	return false
 }
 
-// retried reports whether a line says that what failed will be tried again.
-func retried(t []byte) bool {
-	for _, p := range [...]string{"etrying", "will retry", "rying again", "Retry in", "retry in"} {
-		if bytes.Contains(t, []byte(p)) {
-			return true
-		}
-	}
-	return false
-}
+// retried reports whether a line says that what failed will be tried again:
+// "retrying", "will retry", "trying again".
+func retried(t []byte) bool { return features(t)&fRetry != 0 }
 
 // infoLevel reports whether a log line is marked as information or debug
 // output, which reports rather than fails: "info ...", "[INFO] ...",

@@ -72,7 +72,7 @@ var fixtures = map[string]fixtureWant{
 	"disk_full":         {CategoryInfrastructure, 1, nil, "", 0, "No space left on device", ":hammer: Build"},
 	// More formats: end-of-line test status, -Werror, crashes, Buildkite
 	// markers in the middle of lines and progress redraws.
-	"haskell_tasty":     {CategoryTest, 1, []string{"tables"}, "", 0, "+ </table", ""},
+	"haskell_tasty":     {CategoryTest, 1, []string{"quantities"}, "", 0, "but got: Left", ""},
 	"python_unittest":   {CategoryTest, 1, []string{"test_save (tests.test_widget.WidgetTest)"}, "/src/tests/test_widget.py", 12, "", ""},
 	"werror_c":          {CategoryCompile, 2, nil, "", 0, "widget.c:41:9: warning: unused variable", ":c: Build"},
 	"asan_crash":        {CategoryTest, 1, nil, "", 0, "AddressSanitizer: SEGV", ":test_tube: Test"},

@@ -1,6 +1,7 @@
 package loganalysis
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -57,9 +58,9 @@ type analyzer struct {
 
 	signals   globalSignals
 	rules     ruleState
-	lineVotes [numCategories]int // category votes of the rules for the current line
-	lineFound bool               // the rules found a failing test, an error location or a frame in it
-	lineNamed bool               // the rules found a failing test or an error location in it
+	lineVotes [numVotes]int // category votes of the rules for the current line
+	lineFound bool          // the rules found a failing test, an error location or a frame in it
+	lineNamed bool          // the rules found a failing test or an error location in it
 	tests     []found[FailingTest]
 	winStart  int64 // the first line of the current density window
 	winCand   int   // candidate lines in it
@@ -163,7 +164,10 @@ func (a *analyzer) line(raw []byte) {
 	if score >= 2 && infoLevel(stripLinePrefix(t)) {
 		score = 1 // information, unless a rule below finds a failure in it
 	}
-	a.lineVotes, a.lineFound, a.lineNamed = [numCategories]int{}, false, false
+	a.lineVotes, a.lineFound, a.lineNamed = [numVotes]int{}, false, false
+	if crashLine(f) {
+		a.lineVotes[voteCrash]++
+	}
 	if a.ln-a.winStart >= denseWindow {
 		a.winStart, a.winCand, a.dense = a.ln, 0, false
 	}
@@ -196,6 +200,9 @@ func (a *analyzer) line(raw []byte) {
 	case a.open != nil && (score == 1 && !prop || continuation(c, t)) && !passed(t):
 		if frameLike(c, t) {
 			a.lineFound = true
+			if p := a.ring.back(0); p != nil && exceptionHead(p.text) && bytes.HasPrefix(t, []byte("at ")) {
+				a.lineVotes[voteCrash]++ // an uncaught exception and its stack
+			}
 		}
 		a.open.add(c, score)
 		a.open.lastActive = a.ln

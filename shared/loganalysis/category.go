@@ -15,6 +15,15 @@ const (
 	numCategories
 )
 
+// voteCrash is the vote slot, after the categories, that counts signs of a
+// program crashing at run time: a traceback, a panic, a fatal signal, an
+// uncaught exception. A crash names no category by itself: it is a test
+// failure only inside a test run (see crashVerdict).
+const (
+	voteCrash = numCategories
+	numVotes  = numCategories + 1
+)
+
 var voteCategory = [numCategories]Category{
 	CategoryTest, CategoryCompile, CategoryLint, CategoryDependency, CategoryConfig,
 	CategoryInfrastructure, CategoryTimeout, CategoryOOM,
@@ -52,11 +61,13 @@ var categoryHints = []struct {
 	{voteDependency, 3, "unknown revision"}, {voteDependency, 2, "module"},
 	{voteDependency, 3, "could not find gem"}, {voteDependency, 3, "manifest unknown"},
 	{voteDependency, 3, "pull access denied"}, {voteDependency, 3, "requirements could not be resolved"},
-	{voteDependency, 3, "unable to locate package"}, {voteDependency, 2, "name resolution"},
+	{voteDependency, 3, "unable to locate package"},
 	{voteDependency, 2, "econnreset"}, {voteDependency, 2, "etimedout"}, {voteDependency, 2, "enotfound"},
 	{voteDependency, 2, "404"}, {voteDependency, 2, "dependenc"}, {voteDependency, 2, "package"},
 	{voteDependency, 1, "download"}, {voteDependency, 2, "registry"}, {voteDependency, 2, "installing"},
 	{voteDependency, 2, "install"}, {voteDependency, 2, "version solving failed"},
+	{voteDependency, 3, "no module named"}, {voteDependency, 3, "modulenotfounderror"},
+	{voteDependency, 2, "importerror"}, {voteDependency, 3, "cannot find module"},
 	// Configuration.
 	{voteConfig, 2, "no such file or directory"}, {voteConfig, 5, "command not found"}, {voteConfig, 3, "unbound variable"},
 	{voteConfig, 2, "configuration"}, {voteConfig, 2, "config"}, {voteConfig, 2, "unknown option"},
@@ -71,6 +82,12 @@ var categoryHints = []struct {
 	{voteInfrastructure, 4, "lost agent"}, {voteInfrastructure, 3, "cannot connect to the docker daemon"},
 	{voteInfrastructure, 2, "service unavailable"}, {voteInfrastructure, 3, "econnrefused"},
 	{voteInfrastructure, 2, "connection refused"}, {voteInfrastructure, 2, "disk quota"},
+	// The network: a host name that does not resolve is the runner's
+	// network or DNS, not the project ("could not resolve" alone is a
+	// dependency resolver's).
+	{voteInfrastructure, 5, "could not resolve host"}, {voteInfrastructure, 3, "name resolution"},
+	{voteInfrastructure, 3, "name or service not known"}, {voteInfrastructure, 3, "getaddrinfo"},
+	{voteInfrastructure, 3, "eai_again"}, {voteInfrastructure, 3, "network is unreachable"},
 	// Timeouts.
 	{voteTimeout, 3, "timed out"}, {voteTimeout, 2, "timeout"}, {voteTimeout, 3, "deadline exceeded"},
 	{voteTimeout, 3, "no output has been received"},
@@ -80,7 +97,7 @@ var categoryHints = []struct {
 }
 
 // voteCategories adds the category hints in one candidate line to votes.
-func voteCategories(votes *[numCategories]int, line []byte) {
+func voteCategories(votes *[numVotes]int, line []byte) {
 	var buf [512]byte
 	n := copy(buf[:], line)
 	low := buf[:n]

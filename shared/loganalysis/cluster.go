@@ -36,7 +36,7 @@ type cluster struct {
 	keep       int  // the value that decides eviction (see keepValue)
 	agent      agentKind
 	agentText  string // the agent's report, for the summary
-	votes      [numCategories]int
+	votes      [numVotes]int
 }
 
 func (c *cluster) add(text []byte, score int) {

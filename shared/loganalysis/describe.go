@@ -91,14 +91,18 @@ func (a *analyzer) category(res *Result, best *cluster) Category {
 			voteCategories(&votes, []byte(l))
 		}
 	}
+	crashed := votes[voteCrash] > 0
+	outside := crashVotes(&votes, best.votes, res, best)
 	if len(res.FailingTests) > 0 {
 		votes[voteTest] += 6
 	}
-	if len(res.Errors) > 0 && votes[voteLint] == 0 {
+	if len(res.Errors) > 0 && votes[voteLint] == 0 && !crashed {
+		// Error locations are compiler diagnostics, unless the
+		// excerpt is a crash: then they are where it happened.
 		votes[voteCompile] += 2
 	}
 	bi, bv := -1, 0
-	for i, v := range votes {
+	for i, v := range votes[:numCategories] {
 		if v > bv {
 			bi, bv = i, v
 		}
@@ -109,7 +113,9 @@ func (a *analyzer) category(res *Result, best *cluster) Category {
 		}
 		return CategoryInfrastructure // the agent could not run the job
 	}
-	if bi < 0 || best.tail && bv < 2 {
+	if bi < 0 || (best.tail || outside) && bv < 2 {
+		// Nothing but the end of the output, or a crash outside a test
+		// run with no named cause.
 		return CategoryUnknown
 	}
 	return voteCategory[bi]

@@ -138,14 +138,14 @@ func (s *ruleState) diagnostic(ln int64, c, t []byte) (ErrorLocation, int, bool)
 	if bytes.HasPrefix(t, []byte("File \"")) {
 		if m := rePyFile.FindSubmatch(t); m != nil {
 			s.pyFile, s.pyLine, s.pyAt = string(m[1]), atoi(m[2]), ln
-			return ErrorLocation{}, voteTest, false
+			return ErrorLocation{}, voteCrash, false
 		}
 	}
 	if s.pyFile != "" {
 		if m := rePyExc.FindSubmatch(t); m != nil && ln-s.pyAt <= 20 {
 			e := ErrorLocation{File: s.pyFile, Line: s.pyLine, Message: string(m[1]) + ": " + msg(m[2])}
 			s.pyFile = ""
-			return e, voteTest, true
+			return e, voteCrash, true
 		}
 	}
 	if !locationLike(t) {

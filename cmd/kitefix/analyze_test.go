@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,6 +85,28 @@ func TestRunAnalyzeJSON(t *testing.T) {
 		Lines:        6,
 		Bytes:        int64(len(failingLog)),
 	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+}
+
+func TestRunAnalyzeBinaryJSON(t *testing.T) {
+	in := make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{'k', 'i', 't', 'e'}).Read(in)
+	var stdout, stderr bytes.Buffer
+	if code := runAnalyze(context.Background(), []string{"--json"}, bytes.NewReader(in), &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code = %d, stderr %q", code, stderr.String())
+	}
+	var got struct {
+		Category string            `json:"category"`
+		Summary  string            `json:"summary"`
+		Excerpts []json.RawMessage `json:"excerpts"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &got); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	want := got
+	want.Category, want.Summary, want.Excerpts = "unknown", "no failure found in the log", []json.RawMessage{}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}

@@ -9,8 +9,10 @@ import (
 
 // Analyze reads a raw CI job log from r, once and with bounded memory, and
 // explains the failure it shows. It returns an error only when r fails or ctx
-// ends; a log without any sign of failure gives category "unknown" and an
-// excerpt of its last lines.
+// ends. A log without any sign of failure gives category "unknown", the
+// summary "no failure found in the log" and an excerpt of its last printable
+// lines (none when its last lines are binary data). Only words in mostly
+// printable lines count as signs of failure.
 func Analyze(ctx context.Context, r io.Reader, opts Options) (Result, error) {
 	a := newAnalyzer(opts.withDefaults())
 	lr := newLineReader(r)
@@ -96,6 +98,9 @@ func (a *analyzer) line(raw []byte) {
 	c := Clean(a.buf[:0], raw)
 	a.buf = c[:0]
 	k, text, st, hasSt := structure(c)
+	if (k == kindHeader || k == kindCommand) && !textLike(c) {
+		k = kindText // binary data that happens to start like one
+	}
 	if k != kindText && (k != kindBlank || a.agentCl != nil) {
 		a.agentStep(k, c, 0)
 	}
@@ -143,6 +148,10 @@ func (a *analyzer) line(raw []byte) {
 
 	t := trimIndent(c)
 	f := features(c)
+	junk := f != 0 && !textLike(c)
+	if junk {
+		f = 0 // a word in binary data, not a signal
+	}
 	if f&(fCancel|fLost|fSignal|fTimeout) != 0 || a.agentCl != nil {
 		a.agentStep(k, c, f)
 	}
@@ -171,8 +180,8 @@ func (a *analyzer) line(raw []byte) {
 	if a.ln-a.winStart >= denseWindow {
 		a.winStart, a.winCand, a.dense = a.ln, 0, false
 	}
-	if !a.dense {
-		if s := a.rules.line(a, c, t, f); s > score {
+	if !a.dense && !junk {
+		if s := a.rules.line(a, c, t, f); s > score && (f != 0 || textLike(c)) {
 			score = s
 		}
 	}

@@ -177,13 +177,20 @@ func (a *analyzer) closeOpen() {
 	a.open = nil
 }
 
-// tailCluster makes a low-scored cluster of the last few output lines.
+// tailCluster makes a low-scored cluster of the last few printable output
+// lines.
 func (a *analyzer) tailCluster() {
 	var idx []int
 	for i := 0; i < ringSize && len(idx) < 5; i++ {
 		p := a.ring.back(i)
 		if p == nil || p.kind == kindCommand || p.kind == kindHeader || p.kind == kindExit {
 			break
+		}
+		if p.kind == kindText && !textLike(p.text) {
+			if len(idx) > 0 {
+				break // the printable lines end at binary data
+			}
+			continue
 		}
 		if p.kind == kindText && !p.prop {
 			idx = append(idx, i)

@@ -39,7 +39,8 @@ func (a *analyzer) describe(res *Result, best *cluster) {
 	res.FailingTests = listFor(a.tests, seg)
 	res.Errors = listFor(a.errs, seg)
 	res.Category = a.category(res, best)
-	res.Summary = summary(res, best)
+	reported := len(a.fails) > 0 || res.ExitStatus != nil && *res.ExitStatus != 0
+	res.Summary = summary(res, best, reported)
 	res.Fingerprint = fingerprint(res.Category, fingerprintLines(res, best))
 }
 

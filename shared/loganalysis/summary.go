@@ -6,10 +6,18 @@ import (
 	"unicode/utf8"
 )
 
-// summary writes one line of at most 200 characters.
-func summary(res *Result, best *cluster) string {
+// noFailure is the summary of a log in which no line signals a failure and
+// no exit report says that a command failed.
+const noFailure = "no failure found in the log"
+
+// summary writes one line of at most 200 characters; reported says whether
+// the log reports that a command failed. Lines that are mostly not printable
+// (binary data) are never used.
+func summary(res *Result, best *cluster, reported bool) string {
 	var s string
 	switch {
+	case !reported && (best == nil || best.tail):
+		return noFailure // nothing signals a failure, nothing reports one
 	case best != nil && best.agent != agentNone:
 		s = agentSummary(best, res.ExitStatus)
 	case len(res.FailingTests) > 0:
@@ -30,8 +38,13 @@ func summary(res *Result, best *cluster) string {
 		}
 	case best != nil:
 		s = string(stripLinePrefix([]byte(strongestLine(best))))
-	default:
-		s = "no failure found"
+	}
+	if s == "" {
+		s = "the command failed"
+		if res.ExitStatus != nil {
+			s = fmt.Sprintf("the command failed with exit status %d", *res.ExitStatus)
+		}
+		s += " and the log does not say why"
 	}
 	if res.Command != "" && len(s)+len(res.Command) < 190 {
 		s += " (in " + res.Command + ")"
@@ -39,16 +52,17 @@ func summary(res *Result, best *cluster) string {
 	return truncate(strings.Join(strings.Fields(s), " "), 200)
 }
 
-// strongestLine returns the first line of the cluster with its top score.
+// strongestLine returns the first printable line of the cluster with its
+// top score, else its first printable line ("" when there is none).
 func strongestLine(c *cluster) string {
 	for i, s := range c.scores {
-		if int(s) == c.maxScore && strings.TrimSpace(c.lines[i]) != "" {
-			return strings.TrimSpace(c.lines[i])
+		if l := strings.TrimSpace(c.lines[i]); int(s) == c.maxScore && l != "" && textLike([]byte(l)) {
+			return l
 		}
 	}
 	for _, l := range c.lines {
-		if strings.TrimSpace(l) != "" {
-			return strings.TrimSpace(l)
+		if l := strings.TrimSpace(l); l != "" && textLike([]byte(l)) {
+			return l
 		}
 	}
 	return ""

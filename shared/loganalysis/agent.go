@@ -87,6 +87,7 @@ var agentPhrases = [...]struct {
 	{agentCancel, "the build was cancel"}, {agentCancel, "build was cancel"},
 	{agentLost, "agent lost"}, {agentLost, "the agent was lost"}, {agentLost, "agent was lost"},
 	{agentLost, "lost agent"}, {agentLost, "buildkite lost contact with the agent"},
+	{agentTimeout, "job failed: execution took longer than"}, {agentCancel, "job failed: canceled"},
 	{agentTimeout, "job timed out"}, {agentTimeout, "the job timed out"},
 	{agentTimeout, "build timed out"}, {agentTimeout, "the build timed out"},
 }

@@ -95,10 +95,27 @@ func newAnalyzer(opts Options) *analyzer {
 // line processes one raw line.
 func (a *analyzer) line(raw []byte) {
 	a.ln++
+	var sectionName []byte
+	sectionStart, sectionMark := false, false
+	if len(raw) > 4 && (raw[0] == 's' || raw[0] == 0x1b && raw[1] == '[' && raw[2] == '0' && raw[3] == 'K') {
+		// A GitLab section marker: it names the section and shows only
+		// the header that follows it.
+		var rest []byte
+		if sectionStart, sectionName, rest, sectionMark = gitlabSection(raw); sectionMark {
+			raw = rest
+		}
+	}
 	c := Clean(a.buf[:0], raw)
 	a.buf = c[:0]
 	k, text, st, hasSt := structure(c)
-	if (k == kindHeader || k == kindCommand) && !textLike(c) {
+	switch {
+	case sectionMark && sectionStart:
+		k, text = kindHeader, sectionName
+	case sectionMark && len(c) == 0:
+		k = kindBlank
+	case sectionMark:
+		k = kindNoise
+	case (k == kindHeader || k == kindCommand) && !textLike(c):
 		k = kindText // binary data that happens to start like one
 	}
 	if k != kindText && (k != kindBlank || a.agentCl != nil) {
@@ -117,7 +134,7 @@ func (a *analyzer) line(raw []byte) {
 	case kindHeader:
 		a.closeOpen()
 		a.section = string(appendCapped(nil, text))
-		a.command = ""
+		a.command = string(appendCapped(nil, groupCommand(c)))
 	case kindCommand:
 		a.closeOpen()
 		a.command = string(appendCapped(nil, text))
@@ -185,8 +202,8 @@ func (a *analyzer) line(raw []byte) {
 			score = s
 		}
 	}
-	if score >= 2 && (f&fRetry != 0 || passed(t)) {
-		score = 1 // it went well, or will be tried again
+	if score >= 2 && (f&fRetry != 0 || passed(t) || warningAnnotation(t)) {
+		score = 1 // it went well, will be tried again, or only warns
 	}
 	switch {
 	case score >= 2:

@@ -10,8 +10,12 @@ import (
 // (ESC _ bk;t=... BEL), other APC, OSC, DCS and CSI escape sequences, lone
 // escapes, NUL bytes and other C0 controls except TAB, and resolves carriage
 // returns: the line shows the last non-empty text drawn after a CR. A trailing
-// CR (a CRLF line end) is dropped. The line must not contain its LF.
+// CR (a CRLF line end) is dropped. A leading ISO-8601 timestamp, as GitHub
+// Actions and other CI systems put before each line
+// ("2026-11-20T10:00:09.2000000Z "), is dropped too. The line must not
+// contain its LF.
 func Clean(dst, line []byte) []byte {
+	start := len(dst)
 	// Only the last segment after a CR with something visible in it shows.
 	seg := line
 	if bytes.IndexByte(line, '\r') >= 0 {
@@ -23,6 +27,13 @@ func Clean(dst, line []byte) []byte {
 			}
 			end = p
 		}
+	}
+	for len(seg) > 0 && isDigit(seg[0]) {
+		n := timestampPrefix(seg)
+		if n == 0 {
+			break
+		}
+		seg = seg[n:]
 	}
 	for i := 0; i < len(seg); {
 		c := seg[i]
@@ -37,6 +48,15 @@ func Clean(dst, line []byte) []byte {
 			dst = append(dst, seg[i:j]...)
 			i = j
 		}
+	}
+	// A timestamp that escapes or controls hid from the check above: what
+	// Clean returns never starts with one, so cleaning again changes nothing.
+	for len(dst)-start > 0 && isDigit(dst[start]) {
+		n := timestampPrefix(dst[start:])
+		if n == 0 {
+			break
+		}
+		dst = append(dst[:start], dst[start+n:]...)
 	}
 	return dst
 }

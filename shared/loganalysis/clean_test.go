@@ -31,6 +31,18 @@ func TestClean(t *testing.T) {
 		{"unterminated CSI", "text\x1b[31", "text"},
 		{"charset designation", "\x1b(Bplain", "plain"},
 		{"unicode kept", "🚨 Error: ✗ naïve", "🚨 Error: ✗ naïve"},
+		{"GitHub Actions timestamp", "2026-11-20T10:00:09.2000000Z --- FAIL: TestX (0.00s)", "--- FAIL: TestX (0.00s)"},
+		{"timestamp in whole seconds", "2026-11-20T10:00:09Z ok", "ok"},
+		{"timestamp with offset", "2026-11-20T10:00:09.123+00:00 ok", "ok"},
+		{"timestamp alone", "2026-11-20T10:00:09.2000000Z", ""},
+		{"timestamp then escapes", "2026-11-20T10:00:09Z \x1b[36;1mgo test\x1b[0m", "go test"},
+		{"timestamp after escapes", "\x1b[0m2026-11-20T10:00:09Z ok", "ok"},
+		{"timestamp split by an escape", "2026-11-20T1\x1b[0m0:00:09Z ok", "ok"},
+		{"two timestamps", "2026-11-20T10:00:09Z 2026-11-20T10:00:10Z ok", "ok"},
+		{"timestamp mid-line kept", "at 2026-11-20T10:00:09Z ok", "at 2026-11-20T10:00:09Z ok"},
+		{"timestamp glued to text kept", "2026-11-20T10:00:09Zok", "2026-11-20T10:00:09Zok"},
+		{"date only kept", "2026-11-20 done", "2026-11-20 done"},
+		{"local time kept", "2026-11-20T10:00:09 done", "2026-11-20T10:00:09 done"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,7 +82,8 @@ func TestPlainRun(t *testing.T) {
 
 func FuzzClean(f *testing.F) {
 	for _, s := range []string{"", "plain", "\x1b_bk;t=1\x07x", "a\rb\rc", "\x1b[31mred", "\x1b]0;t\x1b\\x",
-		"\x1b", "\r", "x\r\x1b[0K", "\xff\x00\x1b["} {
+		"\x1b", "\r", "x\r\x1b[0K", "\xff\x00\x1b[", "2026-11-20T10:00:09.2000000Z x",
+		"2026-11-20T1\x1b[0m0:00:09Z 2026-11-20T10:00:09+00:00 y"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {

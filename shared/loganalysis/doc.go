@@ -9,6 +9,12 @@
 //
 // Line numbers are 1-based over the input split on LF only: a CR stays inside
 // its line. [Clean] turns one raw line into the text a person would see: it
-// drops Buildkite timestamp markers, ANSI colour and cursor sequences and NUL
-// bytes, and resolves carriage-return redraws to the last one drawn.
+// drops Buildkite timestamp markers, a leading ISO-8601 timestamp (GitHub
+// Actions), ANSI colour and cursor sequences and NUL bytes, and resolves
+// carriage-return redraws to the last one drawn.
+//
+// Besides Buildkite's groups and exit reports, the analyzer reads GitHub
+// Actions' workflow commands ("##[group]Run cmd", "##[error]",
+// "::error file=...::") and GitLab CI's collapsible sections
+// ("section_start:<ts>:<name>") and job reports ("ERROR: Job failed: ...").
 package loganalysis

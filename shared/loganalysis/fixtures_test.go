@@ -86,6 +86,11 @@ var fixtures = map[string]fixtureWant{
 	"bk_hook_silent":  {CategoryConfig, 3, nil, "", 0, "pre-command hook exited with status 3", "Running local pre-command hook"},
 	"bk_docker_login": {CategoryConfig, 1, nil, "", 0, "unauthorized", "Running plugin docker-login pre-command hook"},
 	"bk_checkout":     {CategoryConfig, 128, nil, "", 0, "fatal: repository", "Preparing working directory"},
+	// GitHub Actions and GitLab CI raw logs (see ci_formats_test.go).
+	"gha_go_test":    {CategoryTest, 1, []string{"TestParseQuantity"}, "", 0, "--- FAIL: TestParseQuantity", "Run go test ./..."},
+	"gha_tsc":        {CategoryCompile, 2, nil, "src/chart.ts", 14, "error TS2322", "Run npx tsc --noEmit"},
+	"gitlab_npm":     {CategoryDependency, 1, nil, "", 0, "npm error code E404", "step_script"},
+	"gitlab_timeout": {CategoryTimeout, noExit, nil, "", 0, "execution took longer than", "step_script"},
 	// A log that shows no failure.
 	"passing": {CategoryUnknown, noExit, nil, "", 0, "ok", ":go: Test"},
 }

@@ -39,6 +39,15 @@ func (s *ruleState) line(a *analyzer, c, t []byte, f feature) int {
 		s.failList, s.failListAt = true, ln
 	}
 	score := 0
+	if t[0] == '#' || t[0] == ':' {
+		if e, hasLoc, level := annotation(t); level == 2 {
+			// A GitHub Actions error annotation is a strong error line.
+			if hasLoc && !a.hasErrorAt(e) {
+				a.addError(e)
+			}
+			return 3
+		}
+	}
 	if f&(fError|fFail|fFatal|fException|fBullet|fExpect|fProblem|fTrace) == 0 && !s.failList {
 		switch t[0] {
 		case '-', 'F', 'r', 'I', '^':
@@ -131,4 +140,16 @@ func (a *analyzer) addError(e ErrorLocation) {
 	if len(a.errs) > maxFound {
 		a.errs = a.errs[1:]
 	}
+}
+
+// hasErrorAt reports whether an error at e's file, line and column was
+// recorded lately in this segment: a GitHub Actions annotation repeats the
+// error the tool printed just above it.
+func (a *analyzer) hasErrorAt(e ErrorLocation) bool {
+	for i := len(a.errs) - 1; i >= 0 && i >= len(a.errs)-8; i-- {
+		if x := a.errs[i]; x.seg == a.seg && x.v.File == e.File && x.v.Line == e.Line && x.v.Column == e.Column {
+			return true
+		}
+	}
+	return false
 }

@@ -52,11 +52,10 @@ func structure(c []byte) (k lineKind, text []byte, status int, ok bool) {
 				return kindExit, nil, st, true
 			}
 		}
-		if bytes.HasPrefix(t, []byte("##[group]")) {
-			return kindHeader, bytes.TrimSpace(t[len("##[group]"):]), 0, false
-		}
-		if bytes.HasPrefix(t, []byte("##[endgroup]")) {
-			return kindNoise, nil, 0, false
+		if len(t) > 3 && t[1] == '#' && t[2] == '[' {
+			if k, text, st, ok, handled := ghaStructure(t); handled {
+				return k, text, st, ok
+			}
 		}
 	case 't':
 		if bytes.HasPrefix(t, []byte("travis_")) {
@@ -83,6 +82,11 @@ func structure(c []byte) (k lineKind, text []byte, status int, ok bool) {
 				return kindExit, nil, st, true
 			}
 		}
+	case 'E':
+		if bytes.HasPrefix(t, []byte("ERROR: Job failed")) {
+			k, st, ok := gitlabJobFailed(t)
+			return k, nil, st, ok
+		}
 	case 'D':
 		if bytes.HasPrefix(t, []byte("Done. Your build exited with")) {
 			return kindNoise, nil, 0, false
@@ -105,7 +109,6 @@ func structure(c []byte) (k lineKind, text []byte, status int, ok bool) {
 	}
 	switch {
 	case bytes.HasPrefix(t, []byte("Error: Process completed with exit code ")),
-		bytes.HasPrefix(t, []byte("ERROR: Job failed: exit code ")),
 		bytes.HasPrefix(t, []byte("user command error: exit status ")),
 		bytes.HasPrefix(t, []byte("Error: The ")) && bytes.Contains(t, []byte(" hook exited with status ")):
 		st, ok := statusAfter(t, "exit code ")

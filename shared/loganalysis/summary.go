@@ -82,12 +82,13 @@ func truncate(s string, n int) string {
 }
 
 // stripLinePrefix drops what tools put before the message on a line, so a
-// summary starts with what went wrong: BuildKit's step and time ("#8 1.904 ")
-// and timestamps ("2024-05-01T10:00:00.123Z ", "[10:00:00] ").
+// summary starts with what went wrong: BuildKit's step and time ("#8 1.904 "),
+// timestamps ("2024-05-01T10:00:00.123Z ", "[10:00:00] ") and GitHub
+// Actions annotation marks ("##[error]").
 func stripLinePrefix(b []byte) []byte {
 	for range 3 {
 		n := len(b)
-		b = trimIndent(stripBuildKit(stripTimestamp(b)))
+		b = trimIndent(stripAnnotation(stripBuildKit(stripTimestamp(b))))
 		if len(b) == n || len(b) == 0 {
 			break
 		}

@@ -138,7 +138,8 @@ func trimIndent(c []byte) []byte {
 }
 
 // frameLike reports whether a line is a stack frame: "at f (a.js:1:2)",
-// "File "a.py", line 3", "  a.ex:9: f/1" or Ruby's "a.rb:15:in `f'".
+// "File "a.py", line 3", "  a.ex:9: f/1" or Ruby's "a.rb:15:in 'f'" (or,
+// before Ruby 3.4, "a.rb:15:in `f'").
 func frameLike(c, t []byte) bool {
 	if len(t) == 0 {
 		return false
@@ -148,7 +149,7 @@ func frameLike(c, t []byte) bool {
 			bytes.HasPrefix(t, []byte("from ")) || locationLike(t) ||
 			t[0] == '(' && locationLike(t[bytes.IndexByte(t, ' ')+1:])
 	}
-	return locationLike(t) && bytes.Contains(t, []byte(":in `"))
+	return locationLike(t) && rubyFrame(t)
 }
 
 // continuation reports whether a line carries on the failure above it: an

@@ -19,10 +19,15 @@ var categoryCases = map[string]Category{
 	// The same for a panic and an uncaught exception.
 	"go_run_panic":      CategoryUnknown,
 	"node_script_crash": CategoryUnknown,
+	// An uncaught Ruby exception, in the form of Ruby 3.4 and of older Ruby.
+	"ruby_script_crash":   CategoryUnknown,
+	"ruby_backtick_crash": CategoryUnknown,
 	// Inside a test run a crash is a failing test: the command says so, or
 	// the stack goes through a test file.
 	"go_test_panic":          CategoryTest,
 	"traceback_in_test_file": CategoryTest,
+	"rspec_ruby_crash":       CategoryTest,
+	"minitest_ruby_crash":    CategoryTest,
 	// A crash that names its cause takes the cause's category.
 	"import_error_build": CategoryDependency,
 	// A syntax error found at run time is code that does not compile.

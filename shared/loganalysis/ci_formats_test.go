@@ -140,7 +140,7 @@ func TestCIFixtures(t *testing.T) {
 	}{
 		{"gha_go_test", "1 failing test(s): TestParseQuantity (in go test ./...)", "go test ./..."},
 		{"gha_tsc", "src/chart.ts:14: error TS2322: Type 'string' is not assignable to type 'number'. (in npx tsc --noEmit)", "npx tsc --noEmit"},
-		{"gitlab_npm", "npm error code E404 (in npm ci)", "npm ci"},
+		{"gitlab_npm", "npm error 404 Not Found - GET https://registry.npmjs.org/@kitefix%2fwidgets - Not found (in npm ci)", "npm ci"},
 		{"gitlab_timeout", "The job timed out: Job failed: execution took longer than 1h0m0s seconds (in python -m pytest tests/integration)",
 			"python -m pytest tests/integration"},
 	}

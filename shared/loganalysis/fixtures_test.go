@@ -55,6 +55,7 @@ var fixtures = map[string]fixtureWant{
 	"shellcheck":    {CategoryLint, 1, nil, "scripts/deploy.sh", 7, "SC2086", ":hammer: Build"},
 	// Dependencies and fetching.
 	"npm_dependency":     {CategoryDependency, 1, nil, "", 0, "404 Not Found", ":hammer: Build"},
+	"npm10_dependency":   {CategoryDependency, 1, nil, "", 0, "npm error code E404\nnpm error 404 Not Found - GET https://registry.npmjs.org/left-padd - Not found\nnpm error 404\nnpm error 404  'left-padd@^1.3.0' is not in this registry.", ":npm: Install"},
 	"pip_dependency":     {CategoryDependency, 1, nil, "", 0, "No matching distribution", ""},
 	"gomod_dependency":   {CategoryDependency, 1, nil, "", 0, "unknown revision", ":hammer: Build"},
 	"maven_dependency":   {CategoryDependency, 1, nil, "", 0, "Could not resolve dependencies", ""},
@@ -89,7 +90,7 @@ var fixtures = map[string]fixtureWant{
 	// GitHub Actions and GitLab CI raw logs (see ci_formats_test.go).
 	"gha_go_test":    {CategoryTest, 1, []string{"TestParseQuantity"}, "", 0, "--- FAIL: TestParseQuantity", "Run go test ./..."},
 	"gha_tsc":        {CategoryCompile, 2, nil, "src/chart.ts", 14, "error TS2322", "Run npx tsc --noEmit"},
-	"gitlab_npm":     {CategoryDependency, 1, nil, "", 0, "npm error code E404", "step_script"},
+	"gitlab_npm":     {CategoryDependency, 1, nil, "", 0, "npm error code E404\nnpm error 404 Not Found", "step_script"},
 	"gitlab_timeout": {CategoryTimeout, noExit, nil, "", 0, "execution took longer than", "step_script"},
 	// A log that shows no failure.
 	"passing": {CategoryUnknown, noExit, nil, "", 0, "ok", ":go: Test"},

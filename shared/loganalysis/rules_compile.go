@@ -30,6 +30,9 @@ var (
 	// Python: File "a.py", line 3, in f ... ValueError: msg
 	rePyFile = regexp.MustCompile(`^\s*File "([^"]+)", line (\d+)`)
 	rePyExc  = regexp.MustCompile(`^(?:E\s+)?([A-Za-z_][\w.]*(?:Error|Exception)): (.*)$`)
+	// Ruby, an uncaught exception: a.rb:3:in 'f': msg (NameError), or
+	// a.rb:3:in `f': msg (NameError) before Ruby 3.4
+	reRubyCrash = regexp.MustCompile("^((?:[A-Za-z]:)?[\\w./\\\\@+~-]*\\.[A-Za-z0-9]{1,6}):(\\d+):in [`'][^`']*': (.*) \\(([A-Z][\\w:]*)\\)$")
 )
 
 // locationLike is a cheap test for "path.ext:12": a first word with a dot,
@@ -153,6 +156,12 @@ func (s *ruleState) diagnostic(ln int64, c, t []byte) (ErrorLocation, int, bool)
 	}
 	m := reFileLineCol.FindSubmatch(t)
 	if m == nil {
+		if c[0] != ' ' && c[0] != '\t' && t[len(t)-1] == ')' {
+			if m := reRubyCrash.FindSubmatch(t); m != nil {
+				// An uncaught Ruby exception, at the head of its stack.
+				return ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Message: string(m[4]) + ": " + msg(m[3])}, voteCrash, true
+			}
+		}
 		return ErrorLocation{}, 0, false
 	}
 	e := ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3])}
@@ -177,7 +186,7 @@ func (s *ruleState) diagnostic(ln int64, c, t []byte) (ErrorLocation, int, bool)
 	if lintCode(rest) || bytes.HasSuffix(bytes.TrimSpace(rest), []byte(")")) && bytes.HasSuffix(m[1], []byte(".go")) && lintSuffix(rest) {
 		return e, voteLint, true
 	}
-	if c[0] == ' ' || c[0] == '\t' || bytes.Contains(rest, []byte(":in `")) || hasPrefixFold(rest, "exit status") {
+	if c[0] == ' ' || c[0] == '\t' || rubyFrame(rest) || hasPrefixFold(rest, "exit status") {
 		return ErrorLocation{}, 0, false // a stack frame or a test's log line
 	}
 	if bytes.HasSuffix(m[1], []byte(".go")) {
@@ -237,4 +246,10 @@ func msg(b []byte) string {
 		b = b[:300]
 	}
 	return string(bytes.ToValidUTF8(b, []byte("\uFFFD")))
+}
+
+// rubyFrame reports whether b holds a Ruby stack frame's method part,
+// ":in 'f'" (Ruby 3.4 and later) or ":in `f'".
+func rubyFrame(b []byte) bool {
+	return bytes.Contains(b, []byte(":in `")) || bytes.Contains(b, []byte(":in '"))
 }

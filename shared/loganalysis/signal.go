@@ -386,8 +386,10 @@ func wordFeature(w, rest []byte) feature {
 }
 
 // countNear reports whether the keyword w between before and after comes
-// with a count, as in "2 failed" or "Failures: 1", and whether that count is
-// zero ("0 errors", "no errors", "without errors").
+// with a count, and whether that count is zero ("0 errors", "no errors",
+// "without errors"). A count is a number before the word ("2 failed",
+// "3 errors") or after it as a label's value ("Failures: 1", "errors: 0");
+// a number right after the word is not one ("error 404", "ERROR 1045").
 func countNear(before, w, after []byte) (counted, zero bool) {
 	for _, neg := range [...]string{"no ", "without ", "zero "} {
 		if len(before) >= len(neg) && hasPrefixFold(before[len(before)-len(neg):], neg) &&
@@ -410,11 +412,15 @@ func countNear(before, w, after []byte) (counted, zero bool) {
 			return true, before[n-2] == '0' && i == n-2
 		}
 	}
-	i := 0
+	// A number after the word counts only after a label's colon (or '='):
+	// "Failures: 1", "errors=0". Right after the word it is a status or a
+	// code, as in npm's "npm error 404 Not Found".
+	i, label := 0, false
 	for i < len(after) && i < 3 && (after[i] == ':' || after[i] == ' ' || after[i] == '=') {
+		label = label || after[i] != ' '
 		i++
 	}
-	if i > 0 && i < len(after) && isDigit(after[i]) {
+	if label && i < len(after) && isDigit(after[i]) {
 		return true, after[i] == '0' && (i+1 == len(after) || !isDigit(after[i+1]))
 	}
 	return false, false

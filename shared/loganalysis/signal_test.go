@@ -1,6 +1,10 @@
 package loganalysis
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
 
 func TestLineSignals(t *testing.T) {
 	tests := []struct {
@@ -18,6 +22,10 @@ func TestLineSignals(t *testing.T) {
 		{"finished without errors", false},
 		{"Ran 12 tests: all passed, 0 failures", false},
 		{"3 failed, 10 passed", false}, // a tally: it heads or closes a failure
+		{"npm error 404 Not Found - GET https://registry.npmjs.org/left-padd - Not found", true},
+		{"npm error 404  'left-padd@^1.3.0' is not in this registry.", true},
+		{"npm ERR! 404 Not Found - GET https://registry.npmjs.org/left-padd - Not found", true},
+		{"Tests run: 5, Failures: 1, Errors: 0, Skipped: 0", false},
 	}
 	for _, tt := range tests {
 		f := features([]byte(tt.line))
@@ -53,4 +61,56 @@ func TestPassedRetried(t *testing.T) {
 			t.Errorf("retried(%q) = %v, want %v", tt.line, got, tt.retried)
 		}
 	}
+}
+
+func TestCountNear(t *testing.T) {
+	type count struct{ Counted, Zero bool }
+	tests := []struct {
+		line string // the keyword is the first "error" or "fail" word in it
+		want count
+	}{
+		{"2 failed, 10 passed", count{true, false}},
+		{"3 errors generated.", count{true, false}},
+		{"0 errors", count{true, true}},
+		{"no errors found", count{true, true}},
+		{"Failures: 1", count{true, false}},
+		{"errors: 0", count{true, true}},
+		{"errors=0", count{true, true}},
+		{"npm error 404 Not Found", count{}},
+		{"ERROR 1045 (28000): Access denied", count{}},
+		{"attempt 3 failed: connection reset", count{}},
+		{"10:00:01 error: could not connect", count{}},
+	}
+	for _, tt := range tests {
+		low := []byte(tt.line)
+		pos := -1
+		for _, w := range [...]string{"error", "fail"} {
+			if k := indexFold(low, w); k >= 0 && (pos < 0 || k < pos) {
+				pos = k
+			}
+		}
+		if pos < 0 {
+			t.Fatalf("%q holds no keyword", tt.line)
+		}
+		end := pos
+		for end < len(low) && isLetter(low[end]) {
+			end++
+		}
+		var got count
+		got.Counted, got.Zero = countNear(low[:pos], low[pos:end], low[end:])
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("countNear(%q) (-want +got):\n%s", tt.line, diff)
+		}
+	}
+}
+
+// indexFold is the index of the lower-case ASCII text s in b, ignoring case,
+// or -1.
+func indexFold(b []byte, s string) int {
+	for i := range b {
+		if hasPrefixFold(b[i:], s) {
+			return i
+		}
+	}
+	return -1
 }

@@ -1,10 +1,6 @@
 package loganalysis
 
 import (
-	"context"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -44,34 +40,11 @@ var categoryCases = map[string]Category{
 }
 
 func TestCategory(t *testing.T) {
-	files, err := filepath.Glob("testdata/category/*.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(files) != len(categoryCases) {
-		t.Errorf("testdata/category holds %d logs, the table %d", len(files), len(categoryCases))
-	}
-	for _, path := range files {
-		name := strings.TrimSuffix(filepath.Base(path), ".log")
-		t.Run(name, func(t *testing.T) {
-			want, ok := categoryCases[name]
-			if !ok {
-				t.Fatalf("no expectation for %s", path)
-			}
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := Analyze(context.Background(), strings.NewReader(string(data)), Options{})
-			if err != nil {
-				t.Fatalf("Analyze: %v", err)
-			}
-			if diff := cmp.Diff(want, res.Category); diff != "" {
-				t.Errorf("category (-want +got):\n%s\nsummary: %s", diff, res.Summary)
-			}
-			checkResult(t, data, res)
-		})
-	}
+	eachLog(t, "testdata/category/*.log", categoryCases, func(t *testing.T, want Category, res Result) {
+		if diff := cmp.Diff(want, res.Category); diff != "" {
+			t.Errorf("category (-want +got):\n%s\nsummary: %s", diff, res.Summary)
+		}
+	})
 }
 
 func TestNamesTest(t *testing.T) {

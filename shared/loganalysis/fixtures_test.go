@@ -97,17 +97,62 @@ var fixtures = map[string]fixtureWant{
 }
 
 func TestFixtures(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.log")
+	eachLog(t, "testdata/*.log", fixtures, func(t *testing.T, want fixtureWant, res Result) {
+		if res.Category != want.category {
+			t.Errorf("category = %q, want %q (summary %q)", res.Category, want.category, res.Summary)
+		}
+		gotExit := noExit
+		if res.ExitStatus != nil {
+			gotExit = *res.ExitStatus
+		}
+		if gotExit != want.exit {
+			t.Errorf("exit status = %d, want %d", gotExit, want.exit)
+		}
+		var names []string
+		for _, ft := range res.FailingTests {
+			names = append(names, ft.Name)
+		}
+		if diff := cmp.Diff(want.tests, names); diff != "" {
+			t.Errorf("failing tests (-want +got):\n%s", diff)
+		}
+		if want.errFile != "" {
+			if len(res.Errors) == 0 {
+				t.Fatalf("no errors, want %s:%d", want.errFile, want.errLine)
+			}
+			got := [2]any{res.Errors[0].File, res.Errors[0].Line}
+			if diff := cmp.Diff([2]any{want.errFile, want.errLine}, got); diff != "" {
+				t.Errorf("first error (-want +got):\n%s", diff)
+			}
+		}
+		if len(res.Excerpts) == 0 {
+			t.Fatal("no excerpt")
+		}
+		if !strings.Contains(res.Excerpts[0].Text, want.excerpt) {
+			t.Errorf("first excerpt does not contain %q:\n%s", want.excerpt, res.Excerpts[0].Text)
+		}
+		if res.Section != want.section {
+			t.Errorf("section = %q, want %q", res.Section, want.section)
+		}
+	})
+}
+
+// eachLog analyzes every log matching glob in a subtest named after the
+// file, checks what holds for any input (checkResult), and hands the result
+// to check with the file's entry in table. Every log needs an entry, and
+// every entry a log.
+func eachLog[T any](t *testing.T, glob string, table map[string]T, check func(t *testing.T, want T, res Result)) {
+	t.Helper()
+	files, err := filepath.Glob(glob)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) != len(fixtures) {
-		t.Errorf("testdata holds %d logs, the table %d", len(files), len(fixtures))
+	if len(files) != len(table) {
+		t.Errorf("%s matches %d logs, the table has %d", glob, len(files), len(table))
 	}
 	for _, path := range files {
 		name := strings.TrimSuffix(filepath.Base(path), ".log")
 		t.Run(name, func(t *testing.T) {
-			want, ok := fixtures[name]
+			want, ok := table[name]
 			if !ok {
 				t.Fatalf("no expectations for %s", path)
 			}
@@ -119,42 +164,8 @@ func TestFixtures(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Analyze: %v", err)
 			}
-			if res.Category != want.category {
-				t.Errorf("category = %q, want %q (summary %q)", res.Category, want.category, res.Summary)
-			}
-			gotExit := noExit
-			if res.ExitStatus != nil {
-				gotExit = *res.ExitStatus
-			}
-			if gotExit != want.exit {
-				t.Errorf("exit status = %d, want %d", gotExit, want.exit)
-			}
-			var names []string
-			for _, ft := range res.FailingTests {
-				names = append(names, ft.Name)
-			}
-			if diff := cmp.Diff(want.tests, names); diff != "" {
-				t.Errorf("failing tests (-want +got):\n%s", diff)
-			}
-			if want.errFile != "" {
-				if len(res.Errors) == 0 {
-					t.Fatalf("no errors, want %s:%d", want.errFile, want.errLine)
-				}
-				got := [2]any{res.Errors[0].File, res.Errors[0].Line}
-				if diff := cmp.Diff([2]any{want.errFile, want.errLine}, got); diff != "" {
-					t.Errorf("first error (-want +got):\n%s", diff)
-				}
-			}
-			if len(res.Excerpts) == 0 {
-				t.Fatal("no excerpt")
-			}
-			if !strings.Contains(res.Excerpts[0].Text, want.excerpt) {
-				t.Errorf("first excerpt does not contain %q:\n%s", want.excerpt, res.Excerpts[0].Text)
-			}
-			if res.Section != want.section {
-				t.Errorf("section = %q, want %q", res.Section, want.section)
-			}
 			checkResult(t, data, res)
+			check(t, want, res)
 		})
 	}
 }

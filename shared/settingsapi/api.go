@@ -89,12 +89,12 @@ func (h *Handler) connect(w http.ResponseWriter, r *http.Request) {
 	}
 	token, f := decodeToken(w, r)
 	if f != nil {
+		// Show the record as it is; a storage failure reading it wins.
 		rec, err := h.conns.Status(r.Context(), tenant)
-		if err != nil {
-			h.writeResult(w, r, tenant, rec, err)
-			return
+		if err == nil {
+			err = f
 		}
-		h.writeResult(w, r, tenant, rec, f)
+		h.writeResult(w, r, tenant, rec, err)
 		return
 	}
 	rec, err := h.conns.Connect(r.Context(), tenant, token)

@@ -58,7 +58,8 @@ func WithBaseURL(raw string) Option {
 }
 
 // WithHTTPClient sets the HTTP client (default: a new one on
-// http.DefaultTransport). Its own Timeout, if set, also applies.
+// http.DefaultTransport). Its own Timeout, if set, also applies; its
+// CheckRedirect does not: the Client never follows a redirect.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) {
 		if hc != nil {
@@ -165,8 +166,18 @@ func New(token string, opts ...Option) *Client {
 	if !c.limiterSet {
 		c.limiter = SharedLimiter(token)
 	}
+	hc := *c.hc // a copy: the caller's client keeps its own redirect policy
+	hc.CheckRedirect = refuseRedirect
+	c.hc = &hc
 	return c
 }
+
+// refuseRedirect makes the HTTP client hand back a redirect answer instead
+// of following it. Buildkite's REST API answers in place; a redirect comes
+// from something else (a proxy, a misconfigured base URL, an attacker), and
+// following it would send the token, or trust the answer, of another host.
+// The 3xx answer then fails the call as an APIError naming its status.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 func parseBaseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(raw), "/"))

@@ -68,10 +68,15 @@ func (c *Client) judge(r *request, resp *http.Response, err error, attempt int) 
 	defer closeBody(resp)
 	apiErr := &APIError{
 		StatusCode: resp.StatusCode,
-		Message:    c.redact(errorMessage(resp)),
 		Method:     r.method,
 		Path:       r.path(),
 	}
+	if resp.StatusCode/100 == 3 {
+		// Nothing of a redirect is trusted, not even its body.
+		apiErr.Message = "redirect not followed: Buildkite's API answers without redirects; check the API URL"
+		return 0, apiErr, false
+	}
+	apiErr.Message = c.redact(errorMessage(resp))
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		apiErr.RetryAfter = rateLimitWait(resp.Header, c.clock.Now())

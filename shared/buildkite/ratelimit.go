@@ -1,6 +1,7 @@
 package buildkite
 
 import (
+	"container/list"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -25,7 +26,7 @@ const (
 // It is a sliding-window log rather than a token bucket: a bucket holding n
 // tokens and refilling n per window lets 2n requests through in the first
 // window, which Buildkite would answer with 429s. It keeps the send times of
-// the last n requests, so its memory is O(n). Safe for concurrent use.
+// the last n requests (allocated as they are made), so its memory is O(n). Safe for concurrent use.
 type WindowLimiter struct {
 	n      int
 	window time.Duration
@@ -46,7 +47,8 @@ func NewWindowLimiter(n int, window time.Duration, clock Clock) *WindowLimiter {
 	if clock == nil {
 		clock = realClock{}
 	}
-	return &WindowLimiter{n: n, window: window, clock: clock, sent: make([]time.Time, 0, n)}
+	// sent grows as requests are made: most limiters see a few requests.
+	return &WindowLimiter{n: n, window: window, clock: clock}
 }
 
 // Wait blocks until a request may be sent and records it as sent.
@@ -106,17 +108,70 @@ type deferrer interface {
 var _ Limiter = (*WindowLimiter)(nil)
 var _ deferrer = (*WindowLimiter)(nil)
 
-// sharedLimiters holds one limiter per token in this process, keyed by the
-// token's SHA-256 so the map never holds a token.
-var sharedLimiters sync.Map // [sha256.Size]byte → *WindowLimiter
+// maxSharedLimiters bounds how many per-token limiters a process keeps. A
+// process serves a handful of tokens at a time (one per connected tenant it
+// is working for), so 1024 keeps every token in use while capping the memory
+// a stream of distinct tokens (say, guesses sent to the settings API) can
+// take at about 1.5 MB. Evicting a limiter only forgets its recent sends:
+// Buildkite's own 429s still pace a token that comes back.
+const maxSharedLimiters = 1024
+
+// sharedLimiters holds the limiters of the tokens used most recently in this
+// process, keyed by the token's SHA-256 so that it never holds a token.
+var sharedLimiters = newLimiterCache(maxSharedLimiters)
 
 // SharedLimiter returns the process-wide limiter for token, which every
 // Client made with New for that token uses unless WithLimiter says otherwise.
+// Only the most recently asked-for tokens keep theirs (see maxSharedLimiters).
 func SharedLimiter(token string) *WindowLimiter {
-	key := sha256.Sum256([]byte(token))
-	if l, ok := sharedLimiters.Load(key); ok {
-		return l.(*WindowLimiter)
+	return sharedLimiters.get(sha256.Sum256([]byte(token)))
+}
+
+// limiterCache is a least-recently-used set of limiters of at most max
+// entries. Safe for concurrent use.
+type limiterCache struct {
+	max int
+
+	mu      sync.Mutex
+	order   *list.List // of *limiterEntry, most recently used first
+	entries map[[sha256.Size]byte]*list.Element
+}
+
+type limiterEntry struct {
+	key [sha256.Size]byte
+	l   *WindowLimiter
+}
+
+func newLimiterCache(maxEntries int) *limiterCache {
+	return &limiterCache{
+		max:     max(maxEntries, 1),
+		order:   list.New(),
+		entries: make(map[[sha256.Size]byte]*list.Element),
 	}
-	l, _ := sharedLimiters.LoadOrStore(key, NewWindowLimiter(DefaultRequestsPerWindow, DefaultLimitWindow, nil))
-	return l.(*WindowLimiter)
+}
+
+// get returns the limiter of key, making it (and evicting the least recently
+// used one when full) if there is none.
+func (c *limiterCache) get(key [sha256.Size]byte) *WindowLimiter {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[key]; ok {
+		c.order.MoveToFront(e)
+		return e.Value.(*limiterEntry).l
+	}
+	for c.order.Len() >= c.max {
+		oldest := c.order.Back()
+		c.order.Remove(oldest)
+		delete(c.entries, oldest.Value.(*limiterEntry).key)
+	}
+	l := NewWindowLimiter(DefaultRequestsPerWindow, DefaultLimitWindow, nil)
+	c.entries[key] = c.order.PushFront(&limiterEntry{key: key, l: l})
+	return l
+}
+
+// len is how many limiters the cache holds.
+func (c *limiterCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
 }

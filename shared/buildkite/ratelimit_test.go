@@ -2,8 +2,11 @@ package buildkite
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
+	"runtime"
 	"testing"
 	"time"
 
@@ -127,5 +130,73 @@ func TestClientDefersWhenBuildkiteSaysWindowSpent(t *testing.T) {
 	}
 	if diff := cmp.Diff([]time.Duration{9 * time.Second}, clk.slept()); diff != "" {
 		t.Errorf("sleeps (-want +got):\n%s", diff)
+	}
+}
+
+func TestLimiterCacheEvictsLeastRecentlyUsed(t *testing.T) {
+	t.Parallel()
+	key := func(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+	c := newLimiterCache(3)
+	a, b := c.get(key("a")), c.get(key("b"))
+	c.get(key("c"))
+	if c.get(key("a")) != a { // a is now the most recently used
+		t.Fatal("a lost its limiter before the cache was full")
+	}
+	c.get(key("d")) // full: evicts b, the least recently used
+	if got, want := c.len(), 3; got != want {
+		t.Errorf("len = %d, want %d", got, want)
+	}
+	if c.get(key("a")) != a {
+		t.Error("a, recently used, was evicted")
+	}
+	if c.get(key("b")) == b {
+		t.Error("b, least recently used, was not evicted")
+	}
+	for i := range 100 {
+		c.get(key(fmt.Sprintf("stream-%d", i)))
+		if n := c.len(); n > 3 {
+			t.Fatalf("len = %d after %d more tokens, want at most 3", n, i+1)
+		}
+	}
+}
+
+func TestSharedLimiterBounded(t *testing.T) {
+	t.Parallel()
+	for i := range maxSharedLimiters + 100 {
+		SharedLimiter(fmt.Sprintf("bkua_bounded_test_token_%d", i))
+	}
+	if n := sharedLimiters.len(); n > maxSharedLimiters {
+		t.Errorf("%d shared limiters, want at most %d", n, maxSharedLimiters)
+	}
+}
+
+// BenchmarkSharedLimiterDistinctTokens sends one request's worth of limiter
+// use for each of many distinct tokens, and reports the heap the limiters
+// keep afterwards (retained-B, after a GC): it stays flat however many
+// tokens pass, instead of growing with each.
+func BenchmarkSharedLimiterDistinctTokens(b *testing.B) {
+	for _, tokens := range []int{1_000, 20_000, 100_000} {
+		b.Run(fmt.Sprintf("tokens=%d", tokens), func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			// Start empty, so that each size is measured alone (benchmarks
+			// run after the tests, one at a time).
+			sharedLimiters = newLimiterCache(maxSharedLimiters)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			for i := range b.N {
+				for j := range tokens {
+					tok := fmt.Sprintf("bkua_bench_%d_%d_%d", tokens, i, j)
+					if err := SharedLimiter(tok).Wait(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)), "retained-B")
+			b.ReportMetric(float64(sharedLimiters.len()), "limiters")
+		})
 	}
 }

@@ -13,16 +13,19 @@ import (
 	"github.com/kitefix/kitefix/shared/loganalysis"
 )
 
-// runAnalyze implements `kitefix analyze [--json] [FILE|-]`: it analyzes one
-// raw job log, read from FILE or from stdin, and prints the result. It
-// returns 0 when the analysis was printed, 1 when the input could not be
-// read and 2 for bad usage.
+// runAnalyze implements `kitefix analyze [--json] [--baseline PASSING_LOG]
+// [FILE|-]`: it analyzes one raw job log, read from FILE or from stdin, and
+// prints the result. With --baseline, lines that also occur in the passing
+// log of the same job count as ordinary output. It returns 0 when the
+// analysis was printed, 1 when an input could not be read and 2 for bad
+// usage.
 func runAnalyze(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "print the analysis as one JSON object")
+	baseline := fs.String("baseline", "", "a passing log of the same job: lines that also occur there are ordinary output")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: kitefix analyze [--json] [FILE|-]")
+		fmt.Fprintln(stderr, "usage: kitefix analyze [--json] [--baseline PASSING_LOG] [FILE|-]")
 		fmt.Fprintln(stderr, "Analyze one raw CI job log (stdin when FILE is - or missing) and explain the failure.")
 		fs.PrintDefaults()
 	}
@@ -37,6 +40,15 @@ func runAnalyze(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		fs.Usage()
 		return 2
 	}
+	var opts loganalysis.Options
+	if *baseline != "" {
+		b, err := readBaseline(ctx, *baseline)
+		if err != nil {
+			fmt.Fprintf(stderr, "kitefix analyze: %v\n", err)
+			return 1
+		}
+		opts.Baseline = b
+	}
 	in := stdin
 	name := "-"
 	if fs.NArg() == 1 && fs.Arg(0) != "-" {
@@ -49,7 +61,7 @@ func runAnalyze(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		defer f.Close()
 		in = f
 	}
-	res, err := loganalysis.Analyze(ctx, in, loganalysis.Options{})
+	res, err := loganalysis.Analyze(ctx, in, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "kitefix analyze: %s: %v\n", name, err)
 		return 1
@@ -65,6 +77,20 @@ func runAnalyze(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	writeReport(stdout, res)
 	return 0
+}
+
+// readBaseline reads the passing log at path into a baseline.
+func readBaseline(ctx context.Context, path string) (*loganalysis.Baseline, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open baseline log: %w", err)
+	}
+	defer f.Close()
+	b, err := loganalysis.NewBaseline(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, nil
 }
 
 // writeReport prints a short human-readable report of an analysis.

@@ -18,10 +18,29 @@ import (
 const failingLog = "--- :go: Test\n$ go test ./...\n--- FAIL: TestSave (0.01s)\n    save_test.go:9: got 500\nFAIL\n" +
 	"🚨 Error: The command exited with status 1\n"
 
+// noisyFailingLog fails a test, then prints errors that its passing run
+// (noisyPassingLog) printed too.
+const (
+	noisyFailingLog = "+++ Test\n--- FAIL: TestSave (0.02s)\n    widget_test.go:12: got 500, want 201\n" +
+		"FAIL\tgithub.com/acme/widget\t0.412s\ncleaning up\n" +
+		"Error: could not reach the telemetry endpoint at 10.0.0.3:443\n" +
+		"Error: telemetry upload failed after 3 attempts\ndone\n"
+	noisyPassingLog = "+++ Test\nok  \tgithub.com/acme/widget\t0.301s\ncleaning up\n" +
+		"Error: could not reach the telemetry endpoint at 10.0.0.7:443\n" +
+		"Error: telemetry upload failed after 3 attempts\ndone\n"
+)
+
 func TestRunAnalyzeExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "job.log")
 	if err := os.WriteFile(logPath, []byte(failingLog), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	failPath, passPath := filepath.Join(dir, "fail.log"), filepath.Join(dir, "pass.log")
+	if err := os.WriteFile(failPath, []byte(noisyFailingLog), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(passPath, []byte(noisyPassingLog), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -42,6 +61,12 @@ func TestRunAnalyzeExitCodes(t *testing.T) {
 		{"unknown flag", []string{"--yaml"}, "", 2, "", "usage: kitefix analyze"},
 		{"two files", []string{logPath, logPath}, "", 2, "", "at most one FILE"},
 		{"help", []string{"-h"}, "", 0, "", "usage: kitefix analyze"},
+		{"without baseline", []string{failPath}, "", 0, "lines 2-7:", ""},
+		{"baseline", []string{"--baseline", passPath, failPath}, "", 0, "lines 2-3:", ""},
+		{"baseline and stdin", []string{"--baseline", passPath}, noisyFailingLog, 0, "lines 2-3:", ""},
+		{"missing baseline", []string{"--baseline", filepath.Join(dir, "nope.log"), failPath}, "", 1, "", "open baseline log"},
+		{"baseline is a directory", []string{"--baseline", dir, failPath}, "", 1, "", "read baseline log"},
+		{"baseline without value", []string{"--baseline"}, "", 2, "", "usage: kitefix analyze"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

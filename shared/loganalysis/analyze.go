@@ -169,6 +169,10 @@ func (a *analyzer) line(raw []byte) {
 	if junk {
 		f = 0 // a word in binary data, not a signal
 	}
+	if f != 0 && a.opts.Baseline.Contains(c) {
+		// The passing run printed it too: ordinary output.
+		f, junk = 0, true
+	}
 	if f&(fCancel|fLost|fSignal|fTimeout) != 0 || a.agentCl != nil {
 		a.agentStep(k, c, f)
 	}
@@ -201,6 +205,9 @@ func (a *analyzer) line(raw []byte) {
 		if s := a.rules.line(a, c, t, f); s > score && (f != 0 || textLike(c)) {
 			score = s
 		}
+	}
+	if score >= 2 && f == 0 && !junk && a.opts.Baseline.Contains(c) {
+		score = 0 // a rule's find that the passing run printed too
 	}
 	if score >= 2 && (f&fRetry != 0 || passed(t) || warningAnnotation(t)) {
 		score = 1 // it went well, will be tried again, or only warns

@@ -66,6 +66,11 @@ type Options struct {
 	MaxExcerpts int
 	// MaxExcerptLines caps the lines of one excerpt (default 40).
 	MaxExcerptLines int
+	// Baseline, when set, holds the lines of a passing log of the same
+	// job: lines of the failed log that also occur there (after
+	// normalisation, see [NewBaseline]) are ordinary output, not signs of
+	// the failure.
+	Baseline *Baseline
 }
 
 func (o Options) withDefaults() Options {

@@ -104,13 +104,3 @@ func TestCountNear(t *testing.T) {
 	}
 }
 
-// indexFold is the index of the lower-case ASCII text s in b, ignoring case,
-// or -1.
-func indexFold(b []byte, s string) int {
-	for i := range b {
-		if hasPrefixFold(b[i:], s) {
-			return i
-		}
-	}
-	return -1
-}

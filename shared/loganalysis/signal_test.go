@@ -103,4 +103,3 @@ func TestCountNear(t *testing.T) {
 		}
 	}
 }
-

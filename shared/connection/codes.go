@@ -16,4 +16,11 @@ const (
 	CodeStorageUnavailable   Code = "storage_unavailable"
 	CodeUnauthorized         Code = "unauthorized"
 	CodeNotConnected         Code = "not_connected"
+	CodeConflict             Code = "conflict"
+
+	// Refusals of a request before it reaches a route.
+	CodeNotFound             Code = "not_found"
+	CodeMethodNotAllowed     Code = "method_not_allowed"
+	CodeUnsupportedMediaType Code = "unsupported_media_type"
+	CodeForbidden            Code = "forbidden"
 )

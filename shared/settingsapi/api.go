@@ -1,4 +1,4 @@
-// Package settingsapi serves the settings API of DESIGN 3.1 over net/http:
+// Package settingsapi serves the settings API over net/http:
 // connect a Buildkite token, show and re-verify the connection, disconnect,
 // and rotate the webhook secret. The same handler runs behind API Gateway
 // (see FromAPIGateway) and in `kitefix serve`.
@@ -6,8 +6,10 @@ package settingsapi
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/kitefix/kitefix/shared/connection"
 )
@@ -51,7 +53,51 @@ func New(conns Connections, log *slog.Logger) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if _, pattern := h.mux.Handler(r); pattern == "" {
+		noRoute(w, r, h.mux)
+		return
+	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// noRoute answers a request no route matches: the mux's 404 or 405 (with its
+// Allow header) in the API's error shape, anything else (a redirect to the
+// clean path) as the mux gives it.
+func noRoute(w http.ResponseWriter, r *http.Request, mux *http.ServeMux) {
+	c := &capture{header: http.Header{}}
+	mux.ServeHTTP(c, r)
+	switch c.status {
+	case http.StatusNotFound:
+		WriteError(w, connection.CodeNotFound, fmt.Sprintf("There is no %s: the settings API lives under /v1/integrations/buildkite.", r.URL.Path))
+	case http.StatusMethodNotAllowed:
+		allow := c.header.Get("Allow")
+		w.Header().Set("Allow", allow)
+		WriteError(w, connection.CodeMethodNotAllowed, fmt.Sprintf("%s does not take %s; it takes %s.", r.URL.Path, r.Method, allow))
+	default:
+		for k, v := range c.header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(c.status)
+	}
+}
+
+// capture keeps the status and headers a handler writes, and drops its body.
+type capture struct {
+	header http.Header
+	status int
+}
+
+func (c *capture) Header() http.Header { return c.header }
+
+func (c *capture) WriteHeader(status int) {
+	if c.status == 0 {
+		c.status = status
+	}
+}
+
+func (c *capture) Write(b []byte) (int, error) {
+	c.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
 
 // Handle adds another route (such as GET /v1/analyses) to the API, behind the
@@ -112,11 +158,8 @@ func (h *Handler) run(w http.ResponseWriter, r *http.Request, op func(context.Co
 
 func (h *Handler) tenant(w http.ResponseWriter, r *http.Request) (string, bool) {
 	tenant, ok := TenantFrom(r.Context())
-	if !ok || !connection.ValidTenant(tenant) {
-		writeJSON(w, http.StatusUnauthorized, errorBody{
-			State: connection.StateNotConnected,
-			Error: connection.Error{Code: connection.CodeUnauthorized, Message: "Sign in again: the request carries no tenant."},
-		})
+	if !ok || strings.TrimSpace(tenant) == "" || !connection.ValidTenant(tenant) {
+		WriteError(w, connection.CodeUnauthorized, "Sign in again: the request carries no tenant.")
 		return "", false
 	}
 	return tenant, true

@@ -23,13 +23,11 @@ func FromAPIGateway(h http.Handler, tenantClaim string) APIGatewayHandler {
 		req, err := requestOf(ctx, ev)
 		if err != nil {
 			rec := newRecorder()
-			writeJSON(rec, http.StatusBadRequest, errorBody{
-				State: connection.StateNotConnected,
-				Error: connection.Error{Code: connection.CodeMalformedRequest, Message: "The request could not be read: " + err.Error()},
-			})
+			WriteError(rec, connection.CodeMalformedRequest, "The request could not be read: "+err.Error())
 			return rec.response(), nil
 		}
-		if tenant := claim(ev, tenantClaim); tenant != "" {
+		// A blank claim is no tenant (401), never a tenant named "  ".
+		if tenant := claim(ev, tenantClaim); strings.TrimSpace(tenant) != "" {
 			req = req.WithContext(WithTenant(req.Context(), tenant))
 		}
 		rec := newRecorder()

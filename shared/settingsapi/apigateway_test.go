@@ -59,6 +59,16 @@ func TestFromAPIGateway(t *testing.T) {
 			want: `PUT /v1/x tenant= ct= body=`,
 		},
 		{
+			name: "blank claim: no tenant",
+			ev:   events.APIGatewayV2HTTPRequest{RawPath: "/v1/x", RequestContext: withClaims(map[string]string{"tenant_id": " \t "})},
+			want: `PUT /v1/x tenant= ct= body=`,
+		},
+		{
+			name: "empty claim: no tenant",
+			ev:   events.APIGatewayV2HTTPRequest{RawPath: "/v1/x", RequestContext: withClaims(map[string]string{"tenant_id": ""})},
+			want: `PUT /v1/x tenant= ct= body=`,
+		},
+		{
 			name: "other claims only: no tenant",
 			ev:   events.APIGatewayV2HTTPRequest{RawPath: "/v1/x", RequestContext: withClaims(map[string]string{"sub": "u1"})},
 			want: `PUT /v1/x tenant= ct= body=`,

@@ -1,6 +1,7 @@
 package settingsapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -8,11 +9,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/kitefix/kitefix/shared/connection"
 )
 
-// statusOf maps every error code to its HTTP status (DESIGN 3.1).
+// statusOf maps every error code to its HTTP status.
 var statusOf = map[connection.Code]int{
 	connection.CodeMalformedRequest:     http.StatusBadRequest,
 	connection.CodeWrongTokenType:       http.StatusUnprocessableEntity,
@@ -25,12 +28,30 @@ var statusOf = map[connection.Code]int{
 	connection.CodeStorageUnavailable:   http.StatusServiceUnavailable,
 	connection.CodeUnauthorized:         http.StatusUnauthorized,
 	connection.CodeNotConnected:         http.StatusConflict,
+	connection.CodeNotFound:             http.StatusNotFound,
+	connection.CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
+	connection.CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,
+	connection.CodeForbidden:            http.StatusForbidden,
 }
 
 // errorBody is the body of a request rejected before any record was read.
 type errorBody struct {
 	State connection.State `json:"state"`
 	Error connection.Error `json:"error"`
+}
+
+// WriteError answers a request refused before any record was read, in the
+// error shape of every other answer, with the status statusOf gives code.
+// State is not_connected: nothing was looked up.
+func WriteError(w http.ResponseWriter, code connection.Code, message string) {
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	writeJSON(w, status, errorBody{
+		State: connection.StateNotConnected,
+		Error: connection.Error{Code: code, Message: message},
+	})
 }
 
 // writeResult writes rec, and err's failure when there is one.
@@ -63,31 +84,51 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// decodeToken reads the {"token": "..."} body of a connect request.
+// decodeToken reads the {"token": "..."} body of a connect request. The body
+// must be one JSON object in valid UTF-8 with nothing after it but
+// whitespace, and the token must hold only printable characters: anything
+// else is refused before Buildkite is asked.
 func decodeToken(w http.ResponseWriter, r *http.Request) (string, *connection.Failure) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return "", malformed("The request body is larger than 16 KiB; send only {\"token\": \"...\"}.")
+		}
+		return "", malformed("The request body could not be read; send {\"token\": \"...\"} again.")
+	}
+	if !utf8.Valid(b) {
+		return "", malformed("The request body is not valid UTF-8; send {\"token\": \"...\"} as UTF-8 JSON.")
+	}
 	var body struct {
 		Token *string `json:"token"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&body); err != nil {
-		var tooBig *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooBig):
-			return "", malformed("The request body is larger than 16 KiB; send only {\"token\": \"...\"}.")
-		case errors.Is(err, io.EOF):
+		if errors.Is(err, io.EOF) {
 			return "", malformed("The request body is empty; send {\"token\": \"...\"}.")
-		default:
-			return "", malformed("The request body is not valid JSON; send {\"token\": \"...\"}.")
 		}
+		return "", malformed("The request body is not valid JSON; send {\"token\": \"...\"}.")
 	}
-	if dec.More() {
-		return "", malformed("The request body holds more than one JSON value; send {\"token\": \"...\"}.")
+	if len(bytes.TrimLeft(b[dec.InputOffset():], jsonSpace)) > 0 {
+		return "", malformed("The request body has more after the JSON object; send only {\"token\": \"...\"}.")
 	}
 	if body.Token == nil || strings.TrimSpace(*body.Token) == "" {
 		return "", malformed("The request needs a \"token\": paste a Buildkite API access token.")
 	}
+	if strings.IndexFunc(strings.TrimSpace(*body.Token), unprintable) >= 0 {
+		return "", malformed("The token holds a control or invisible character; paste the Buildkite API access token alone.")
+	}
 	return *body.Token, nil
 }
+
+// jsonSpace is the whitespace JSON allows between and around values.
+const jsonSpace = " \t\r\n"
+
+// unprintable reports a rune no Buildkite token holds and an HTTP header
+// cannot carry as is: a control character, or one that prints as nothing
+// (format characters such as zero-width spaces, unassigned code points).
+func unprintable(r rune) bool { return !unicode.IsPrint(r) }
 
 func malformed(msg string) *connection.Failure {
 	return &connection.Failure{Code: connection.CodeMalformedRequest, Message: msg}

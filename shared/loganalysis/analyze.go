@@ -39,6 +39,7 @@ func Analyze(ctx context.Context, r io.Reader, opts Options) (Result, error) {
 // analyzer holds the bounded state of one streaming analysis.
 type analyzer struct {
 	opts     Options
+	tune     Tuning
 	buf      []byte
 	ln       int64
 	ring     ring
@@ -89,7 +90,11 @@ const (
 )
 
 func newAnalyzer(opts Options) *analyzer {
-	return &analyzer{opts: opts, buf: make([]byte, 0, maxKeep)}
+	a := &analyzer{opts: opts, tune: DefaultTuning(), buf: make([]byte, 0, maxKeep)}
+	if opts.Tuning != nil {
+		a.tune = *opts.Tuning
+	}
+	return a
 }
 
 // line processes one raw line.

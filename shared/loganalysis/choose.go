@@ -2,14 +2,6 @@ package loganalysis
 
 import "sort"
 
-// The earliest cluster of a segment that names a failing test or an error
-// location, with at least firstMinScore, gets firstBonus: when one failure
-// sets off others, the first one explains them.
-const (
-	firstBonus    = 4.0
-	firstMinScore = 3
-)
-
 // result picks the best explanation from what was gathered.
 func (a *analyzer) result() Result {
 	a.closeOpen()
@@ -49,7 +41,7 @@ func (a *analyzer) result() Result {
 	for _, c := range a.clusters {
 		s := a.rank(c, lastOfSeg[c.seg] == c.seq)
 		if f, ok := firstOfSeg[c.seg]; ok && f == c.seq {
-			s += firstBonus
+			s += a.tune.FirstBonus
 		}
 		rs = append(rs, ranked{c, s})
 	}
@@ -77,7 +69,7 @@ func (a *analyzer) result() Result {
 				break
 			}
 			// Another excerpt only when it is nearly as good.
-			if r.c.tail || r.c.seg != best.seg || r.s < rs[0].s-2 || r.c.maxScore < 4 {
+			if r.c.tail || r.c.seg != best.seg || r.s < rs[0].s-a.tune.ExtraMargin || r.c.maxScore < 4 {
 				continue
 			}
 			res.Excerpts = append(res.Excerpts, r.c.excerpt(a.opts.MaxExcerptLines))

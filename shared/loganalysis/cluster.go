@@ -124,13 +124,6 @@ func (a *analyzer) keepFailed(seg int) {
 	}
 }
 
-// A candidate of longCluster lines or more is more often a dump of names or
-// settings than an explanation; it loses longPenalty.
-const (
-	longCluster = 60
-	longPenalty = 2.0
-)
-
 // rank scores a finished cluster as an explanation of the failure.
 func (a *analyzer) rank(c *cluster, lastOfSeg bool) float64 {
 	s := float64(c.maxScore) + 0.3*float64(min(c.nCand-1, 5))
@@ -141,27 +134,23 @@ func (a *analyzer) rank(c *cluster, lastOfSeg bool) float64 {
 	if fm, ok := a.failMark(c.seg); ok {
 		end = fm.line
 		if fm.seq == a.lastFail().seq {
-			s += 4
+			s += a.tune.LastFailBonus
 		} else {
-			s += 2
+			s += a.tune.EarlierFailBonus
 		}
 	}
-	switch d := end - c.lastActive; {
-	case d <= 10:
-		s += 4
-	case d <= 30:
-		s += 3
-	case d <= 100:
-		s += 2
-	case d <= 300:
-		s += 1
+	for i, n := range a.tune.NearLines {
+		if end-c.lastActive <= n {
+			s += a.tune.NearBonus[i]
+			break
+		}
 	}
 	if lastOfSeg && !c.tail {
 		s++
 	}
 	s += float64(min(c.specific, 2))
-	if len(c.lines) >= longCluster {
-		s -= longPenalty
+	if len(c.lines) >= a.tune.LongCluster {
+		s -= a.tune.LongPenalty
 	}
 	return s
 }

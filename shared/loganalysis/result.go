@@ -71,6 +71,9 @@ type Options struct {
 	// normalisation, see [NewBaseline]) are ordinary output, not signs of
 	// the failure.
 	Baseline *Baseline
+	// Tuning, when set, replaces the weights that rank candidate excerpts
+	// (see [DefaultTuning]). It exists so that evaluation can refit them.
+	Tuning *Tuning
 }
 
 func (o Options) withDefaults() Options {

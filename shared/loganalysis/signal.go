@@ -36,16 +36,6 @@ const (
 	fRetry                         // retry, retrying, trying again
 )
 
-// featureWeight is the score each signal gives a line.
-var featureWeight = [...]struct {
-	f feature
-	w int
-}{
-	{fPanic, 4}, {fCrash, 4}, {fError, 3}, {fFail, 3}, {fFatal, 3}, {fException, 3},
-	{fAbort, 3}, {fKilled, 3}, {fTrace, 3}, {fMark, 3}, {fOOM, 3}, {fBullet, 2},
-	{fTimeout, 2}, {fProblem, 2}, {fExpect, 2}, {fIssue, 2}, {fExit, 1}, {fWarn, 1},
-}
-
 // charClass is 1 for lower-case and 2 for upper-case ASCII letters.
 var charClass = func() (t [256]uint8) {
 	for c := 'a'; c <= 'z'; c++ {
@@ -424,26 +414,4 @@ func countNear(before, w, after []byte) (counted, zero bool) {
 		return true, after[i] == '0' && (i+1 == len(after) || !isDigit(after[i+1]))
 	}
 	return false, false
-}
-
-// lineScore turns a line's signals into its candidate score.
-func lineScore(f feature) int {
-	best, strong := 0, 0
-	for _, fw := range featureWeight {
-		if f&fw.f != 0 {
-			if fw.w > best {
-				best = fw.w
-			}
-			if fw.w >= 2 {
-				strong++
-			}
-		}
-	}
-	if f&fLead != 0 {
-		best++
-	}
-	if strong >= 2 {
-		best++
-	}
-	return best
 }

@@ -1,20 +1,38 @@
-// Command logeval scores the log analyzer on a labelled LogChunks sample.
+// Command logeval scores the log analyzer on labelled CI logs.
 //
-// For each log, the predicted lines (the union of the analyzer's excerpt
-// ranges) are compared with the labelled range: precision, recall and F1 per
-// log, averaged over logs; "hit" is the share of logs where at least one
-// labelled line was predicted. It prints the scores per language and overall,
-// and with -v the worst logs.
+// On a LogChunks sample (-data, holding labels.jsonl): for each log, the
+// predicted lines (the union of the analyzer's excerpt ranges) are compared
+// with the labelled range: precision, recall and F1 per log, averaged over
+// logs; "hit" is the share of logs where at least one labelled line was
+// predicted. It prints the scores per language and overall, with the
+// analyzer's default weights (in-sample: the weights were chosen on these
+// logs) and leave one repository out: for each repository, the ranking
+// weights of [loganalysis.Tuning] and the excerpt length are refitted on the
+// other repositories' logs over a small grid (see grid), and the logs of the
+// one left out are scored with the weights fitted without them. Decisions are
+// made on the second figure. With categories.jsonl present it prints the
+// category accuracy over all rows and over high-confidence rows, and a
+// confusion table.
+//
+// On a CiDiff sample (-cidiff, holding labels.jsonl of fail/pass pairs) it
+// scores the failing log alone and with the passing log as a baseline:
+// precision counts a predicted line right when it is an error or a context
+// line, recall counts error lines found; F1 per pair, averaged.
+//
+// With -v it lists the worst logs.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -35,6 +53,21 @@ type label struct {
 	LogLines      int64  `json:"log_lines"`
 }
 
+// categoryLabel is one line of categories.jsonl.
+type categoryLabel struct {
+	ID         string `json:"id"`
+	Category   string `json:"category"`
+	Confidence string `json:"confidence"`
+}
+
+// sample is one labelled log held in memory.
+type sample struct {
+	label
+	log      []byte
+	category string // "" when the log has no reviewed category
+	conf     string
+}
+
 // score is the outcome for one log.
 type score struct {
 	id, language string
@@ -43,90 +76,253 @@ type score struct {
 	lines        int64
 	excerpts     []loganalysis.Excerpt
 	gold         [2]int64
+	category     string
 }
 
 func main() {
-	data := flag.String("data", "../shared/datasets/logchunks-dev", "the dataset folder (holding labels.jsonl)")
+	data := flag.String("data", "../shared/datasets/logchunks-dev", "the LogChunks folder (holding labels.jsonl); empty to skip")
+	cidiff := flag.String("cidiff", "", "the CiDiff folder (holding labels.jsonl and pairs/); empty to skip")
 	verbose := flag.Bool("v", false, "list the worst-scored logs")
 	worst := flag.Int("worst", 25, "how many of the worst logs -v lists")
+	noLORO := flag.Bool("no-loro", false, "skip the leave-one-repository-out refit")
 	flag.Parse()
-	if err := run(context.Background(), *data, *verbose, *worst, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "logeval:", err)
-		os.Exit(1)
+	ctx := context.Background()
+	if *data != "" {
+		if err := run(ctx, *data, !*noLORO, *verbose, *worst, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "logeval:", err)
+			os.Exit(1)
+		}
+	}
+	if *cidiff != "" {
+		if err := runCiDiff(ctx, *cidiff, *verbose, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "logeval:", err)
+			os.Exit(1)
+		}
 	}
 }
 
-func run(ctx context.Context, dir string, verbose bool, worst int, w io.Writer) error {
-	labels, err := readLabels(filepath.Join(dir, "labels.jsonl"))
+func run(ctx context.Context, dir string, loro, verbose bool, worst int, w io.Writer) error {
+	samples, err := loadSamples(dir)
 	if err != nil {
 		return err
 	}
-	var scores []score
-	for _, l := range labels {
-		s, err := evalOne(ctx, dir, l)
-		if err != nil {
-			return fmt.Errorf("evaluate %s: %w", l.ID, err)
-		}
-		scores = append(scores, s)
+	def := defaultPoint()
+	scores, err := evalAll(ctx, samples, def)
+	if err != nil {
+		return err
 	}
+	fmt.Fprintln(w, "in-sample (default weights):")
 	report(w, scores)
+	reportCategories(w, samples, scores)
+	if loro {
+		fmt.Fprintln(w, "\nleave one repository out (weights refitted without the repository scored):")
+		ls, picks, err := leaveOneRepoOut(ctx, samples)
+		if err != nil {
+			return err
+		}
+		report(w, ls)
+		reportCategories(w, samples, ls)
+		fmt.Fprintln(w, "weights picked (folds):")
+		for _, p := range sortedPicks(picks) {
+			fmt.Fprintf(w, "  %2d  %s\n", picks[p], p)
+		}
+	}
 	if verbose {
 		listWorst(w, scores, worst)
 	}
 	return nil
 }
 
-func readLabels(path string) ([]label, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("open labels: %w", err)
+func loadSamples(dir string) ([]sample, error) {
+	var labels []label
+	if err := readJSONL(filepath.Join(dir, "labels.jsonl"), func() any { return &label{} }, func(v any) {
+		labels = append(labels, *v.(*label))
+	}); err != nil {
+		return nil, err
 	}
-	defer f.Close()
-	var out []label
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		var l label
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			return nil, fmt.Errorf("decode label: %w", err)
+	cats := map[string]categoryLabel{}
+	err := readJSONL(filepath.Join(dir, "categories.jsonl"), func() any { return &categoryLabel{} }, func(v any) {
+		c := *v.(*categoryLabel)
+		cats[c.ID] = c
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	out := make([]sample, 0, len(labels))
+	for _, l := range labels {
+		b, err := readGz(filepath.Join(dir, l.LogGz))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", l.ID, err)
 		}
-		out = append(out, l)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read labels: %w", err)
+		c := cats[l.ID]
+		out = append(out, sample{label: l, log: b, category: c.Category, conf: c.Confidence})
 	}
 	return out, nil
 }
 
-func evalOne(ctx context.Context, dir string, l label) (score, error) {
-	f, err := os.Open(filepath.Join(dir, l.LogGz))
+func readJSONL(path string, mk func() any, add func(any)) error {
+	f, err := os.Open(path)
 	if err != nil {
-		return score{}, fmt.Errorf("open log: %w", err)
+		return fmt.Errorf("open %s: %w", filepath.Base(path), err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		v := mk()
+		if err := json.Unmarshal(sc.Bytes(), v); err != nil {
+			return fmt.Errorf("decode %s: %w", filepath.Base(path), err)
+		}
+		add(v)
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+func readGz(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
 	}
 	defer f.Close()
 	zr, err := gzip.NewReader(f)
 	if err != nil {
-		return score{}, fmt.Errorf("open gzip: %w", err)
+		return nil, fmt.Errorf("open gzip: %w", err)
 	}
-	res, err := loganalysis.Analyze(ctx, zr, loganalysis.Options{})
+	b, err := io.ReadAll(zr)
 	if err != nil {
-		return score{}, err
+		return nil, fmt.Errorf("gunzip: %w", err)
 	}
-	if res.Lines != l.LogLines || res.Bytes != l.LogBytes {
-		return score{}, fmt.Errorf("counted %d lines and %d bytes, the label says %d and %d",
-			res.Lines, res.Bytes, l.LogLines, l.LogBytes)
+	return b, nil
+}
+
+// point is one setting of the fitted constants.
+type point struct {
+	tune     loganalysis.Tuning
+	maxLines int
+}
+
+func (p point) String() string {
+	return fmt.Sprintf("first %.0f, last-fail %.0f, long-penalty %.0f, near %.0f, excerpt ≤ %d lines",
+		p.tune.FirstBonus, p.tune.LastFailBonus, p.tune.LongPenalty, p.tune.NearBonus[0], p.maxLines)
+}
+
+func (p point) options() loganalysis.Options {
+	t := p.tune
+	return loganalysis.Options{Tuning: &t, MaxExcerptLines: p.maxLines}
+}
+
+// defaultMaxLines is the analyzer's default excerpt length.
+const defaultMaxLines = 40
+
+func defaultPoint() point { return point{loganalysis.DefaultTuning(), defaultMaxLines} }
+
+// grid is the small set of settings leave-one-repository-out fits over: each
+// ranking weight at, below and above its default (half, default, one and a
+// half times), the excerpt length at the default and at half of it. The
+// default comes first, so ties keep it.
+func grid() []point {
+	d := loganalysis.DefaultTuning()
+	out := []point{defaultPoint()}
+	for _, first := range []float64{d.FirstBonus, d.FirstBonus / 2, d.FirstBonus * 1.5} {
+		for _, last := range []float64{d.LastFailBonus, d.LastFailBonus / 2, d.LastFailBonus * 1.5} {
+			for _, long := range []float64{d.LongPenalty, 0, d.LongPenalty * 2} {
+				for _, near := range []float64{1, 0.5, 1.5} {
+					for _, maxLines := range []int{defaultMaxLines, defaultMaxLines / 2} {
+						t := d
+						t.FirstBonus, t.LastFailBonus, t.LongPenalty = first, last, long
+						for i := range t.NearBonus {
+							t.NearBonus[i] = d.NearBonus[i] * near
+						}
+						p := point{t, maxLines}
+						if p != out[0] {
+							out = append(out, p)
+						}
+					}
+				}
+			}
+		}
 	}
-	return scoreOf(l, res), nil
+	return out
+}
+
+func evalAll(ctx context.Context, samples []sample, p point) ([]score, error) {
+	out := make([]score, len(samples))
+	for i, s := range samples {
+		res, err := loganalysis.Analyze(ctx, bytes.NewReader(s.log), p.options())
+		if err != nil {
+			return nil, fmt.Errorf("evaluate %s: %w", s.ID, err)
+		}
+		if res.Lines != s.LogLines || res.Bytes != s.LogBytes {
+			return nil, fmt.Errorf("evaluate %s: counted %d lines and %d bytes, the label says %d and %d",
+				s.ID, res.Lines, res.Bytes, s.LogLines, s.LogBytes)
+		}
+		out[i] = scoreOf(s.label, res)
+	}
+	return out, nil
+}
+
+// leaveOneRepoOut scores each repository's logs with the grid point that has
+// the best mean F1 over the other repositories' logs. It returns the scores
+// in sample order and how often each point was picked.
+func leaveOneRepoOut(ctx context.Context, samples []sample) ([]score, map[string]int, error) {
+	pts := grid()
+	table := make([][]score, len(pts))
+	for i, p := range pts {
+		s, err := evalAll(ctx, samples, p)
+		if err != nil {
+			return nil, nil, err
+		}
+		table[i] = s
+	}
+	repos := map[string]bool{}
+	for _, s := range samples {
+		repos[s.Repo] = true
+	}
+	out := make([]score, len(samples))
+	picks := map[string]int{}
+	for repo := range repos {
+		best, bestF1 := 0, -1.0
+		for i := range pts {
+			f1 := 0.0
+			for j, s := range samples {
+				if s.Repo != repo {
+					f1 += table[i][j].f1
+				}
+			}
+			if f1 > bestF1+1e-9 {
+				best, bestF1 = i, f1
+			}
+		}
+		picks[pts[best].String()]++
+		for j, s := range samples {
+			if s.Repo == repo {
+				out[j] = table[best][j]
+			}
+		}
+	}
+	return out, picks, nil
+}
+
+func sortedPicks(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if m[out[i]] != m[out[j]] {
+			return m[out[i]] > m[out[j]]
+		}
+		return out[i] < out[j]
+	})
+	return out
 }
 
 // scoreOf compares the union of the excerpt ranges with the gold range.
 func scoreOf(l label, res loganalysis.Result) score {
-	pred := map[int64]bool{}
-	for _, e := range res.Excerpts {
-		for n := e.StartLine; n <= e.EndLine; n++ {
-			pred[n] = true
-		}
-	}
+	pred := predicted(res)
 	tp := int64(0)
 	for n := range pred {
 		if n >= l.GoldStartLine && n <= l.GoldEndLine {
@@ -134,15 +330,30 @@ func scoreOf(l label, res loganalysis.Result) score {
 		}
 	}
 	s := score{id: l.ID, language: l.Language, lines: int64(len(pred)), excerpts: res.Excerpts,
-		gold: [2]int64{l.GoldStartLine, l.GoldEndLine}, hit: tp > 0}
+		gold: [2]int64{l.GoldStartLine, l.GoldEndLine}, hit: tp > 0, category: string(res.Category)}
 	if len(pred) > 0 {
 		s.p = float64(tp) / float64(len(pred))
 	}
 	s.r = float64(tp) / float64(l.GoldEndLine-l.GoldStartLine+1)
-	if s.p+s.r > 0 {
-		s.f1 = 2 * s.p * s.r / (s.p + s.r)
-	}
+	s.f1 = f1(s.p, s.r)
 	return s
+}
+
+func predicted(res loganalysis.Result) map[int64]bool {
+	pred := map[int64]bool{}
+	for _, e := range res.Excerpts {
+		for n := e.StartLine; n <= e.EndLine; n++ {
+			pred[n] = true
+		}
+	}
+	return pred
+}
+
+func f1(p, r float64) float64 {
+	if p+r == 0 {
+		return 0
+	}
+	return 2 * p * r / (p + r)
 }
 
 // agg sums scores for one group.
@@ -205,6 +416,68 @@ func report(w io.Writer, scores []score) {
 	tw.Flush()
 }
 
+// categoryNames are the categories in the order the confusion table shows.
+var categoryNames = []string{"test", "compile", "lint", "dependency", "config", "infrastructure", "timeout", "oom", "unknown"}
+
+// reportCategories prints the category accuracy against the reviewed
+// labels, over all rows and over high-confidence rows, and a confusion
+// table of the high-confidence rows (reviewed label down, predicted across).
+func reportCategories(w io.Writer, samples []sample, scores []score) {
+	var all, allOK, high, highOK int
+	conf := map[[2]string]int{}
+	for i, s := range samples {
+		if s.category == "" {
+			continue
+		}
+		ok := scores[i].category == s.category
+		all++
+		if ok {
+			allOK++
+		}
+		if s.conf == "high" {
+			high++
+			if ok {
+				highOK++
+			}
+			conf[[2]string{s.category, scores[i].category}]++
+		}
+	}
+	if all == 0 {
+		return
+	}
+	fmt.Fprintf(w, "category accuracy: all rows %.3f (%d/%d), high-confidence rows %.3f (%d/%d)\n",
+		float64(allOK)/float64(all), allOK, all, ratio(highOK, high), highOK, high)
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "high-confidence: label \\ predicted\t")
+	short := func(c string) string { return c[:min(len(c), 5)] }
+	for _, c := range categoryNames {
+		fmt.Fprintf(tw, "%s\t", short(c))
+	}
+	fmt.Fprintln(tw, "recall\t")
+	for _, l := range categoryNames {
+		n := 0
+		for _, p := range categoryNames {
+			n += conf[[2]string{l, p}]
+		}
+		if n == 0 {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t", l)
+		for _, p := range categoryNames {
+			fmt.Fprintf(tw, "%d\t", conf[[2]string{l, p}])
+		}
+		fmt.Fprintf(tw, "%.2f\t\n", ratio(conf[[2]string{l, l}], n))
+	}
+	tw.Flush()
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
 func listWorst(w io.Writer, scores []score, n int) {
 	s := append([]score(nil), scores...)
 	sort.SliceStable(s, func(i, j int) bool { return s[i].f1 < s[j].f1 })
@@ -214,7 +487,7 @@ func listWorst(w io.Writer, scores []score, n int) {
 		for _, e := range x.excerpts {
 			rng = append(rng, fmt.Sprintf("%d-%d", e.StartLine, e.EndLine))
 		}
-		fmt.Fprintf(w, "  %-45s F1 %.2f  P %.2f R %.2f  gold %d-%d  predicted %v\n",
-			x.id, x.f1, x.p, x.r, x.gold[0], x.gold[1], rng)
+		fmt.Fprintf(w, "  %-45s F1 %.2f  P %.2f R %.2f  gold %d-%d  predicted %v  %s\n",
+			x.id, x.f1, x.p, x.r, x.gold[0], x.gold[1], rng, x.category)
 	}
 }

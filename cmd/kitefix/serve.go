@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kitefix/kitefix/shared/config"
+	"github.com/kitefix/kitefix/shared/localguard"
 	"github.com/kitefix/kitefix/shared/stack"
 	"github.com/kitefix/kitefix/web"
 )
@@ -55,8 +56,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	defer local.Close()
 
+	// Only this server's own page, at its own address, may use it: any page
+	// the browser opens can send requests to 127.0.0.1.
+	guarded, err := localguard.New(localguard.Config{Addr: ln.Addr().String(), WebhookBaseURL: cfg.WebhookBaseURL, Log: log}, local.Handler)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(stderr, "kitefix serve: %v\n", err)
+		return 1
+	}
 	srv := &http.Server{
-		Handler:           local.Handler,
+		Handler:           guarded,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

@@ -90,6 +90,9 @@ func startServeStoppable(t *testing.T, dataDir string, bkURL string) (string, *s
 func call(t *testing.T, method, url, body string) (int, map[string]any, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)

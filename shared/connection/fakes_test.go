@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/kitefix/kitefix/shared/buildkite"
 	"github.com/kitefix/kitefix/shared/storage"
@@ -14,14 +15,41 @@ type memRecords struct {
 	mu      sync.Mutex
 	recs    map[string]Record
 	routes  map[string]string
+	leases  map[string]memLease
 	failPut error
 	failGet error
+	// failRoute fails PutWebhookRoute.
+	failRoute error
+}
+
+type memLease struct {
+	holder string
+	until  time.Time
 }
 
 var _ Records = (*memRecords)(nil)
 
 func newMemRecords() *memRecords {
-	return &memRecords{recs: map[string]Record{}, routes: map[string]string{}}
+	return &memRecords{recs: map[string]Record{}, routes: map[string]string{}, leases: map[string]memLease{}}
+}
+
+func (m *memRecords) TakeLease(_ context.Context, tenant, holder string, now, until time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if l, ok := m.leases[tenant]; ok && l.holder != holder && now.Before(l.until) {
+		return storage.ErrConflict
+	}
+	m.leases[tenant] = memLease{holder: holder, until: until}
+	return nil
+}
+
+func (m *memRecords) ReleaseLease(_ context.Context, tenant, holder string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.leases[tenant].holder == holder {
+		delete(m.leases, tenant)
+	}
+	return nil
 }
 
 func (m *memRecords) GetConnection(_ context.Context, tenant string) (Record, error) {
@@ -57,6 +85,9 @@ func (m *memRecords) PutConnection(_ context.Context, rec Record) error {
 func (m *memRecords) PutWebhookRoute(_ context.Context, id, tenant string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.failRoute != nil {
+		return m.failRoute
+	}
 	m.routes[id] = tenant
 	return nil
 }
@@ -83,6 +114,12 @@ type memSecrets struct {
 	mu      sync.Mutex
 	values  map[string]string
 	failPut error
+	// failPuts fails that many puts with failPut, then lets them through
+	// (0: every put fails while failPut is set).
+	failPuts int
+	// landed makes a failing put store its value anyway, as a put whose
+	// answer was lost would.
+	landed bool
 }
 
 var _ Secrets = (*memSecrets)(nil)
@@ -93,7 +130,17 @@ func (m *memSecrets) PutSecret(_ context.Context, name, value string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.failPut != nil {
-		return m.failPut
+		err := m.failPut
+		if m.failPuts > 0 {
+			m.failPuts--
+			if m.failPuts == 0 {
+				m.failPut = nil
+			}
+		}
+		if m.landed {
+			m.values[name] = value
+		}
+		return err
 	}
 	m.values[name] = value
 	return nil

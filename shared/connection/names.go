@@ -3,7 +3,6 @@ package connection
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -21,16 +20,13 @@ func ValidTenant(tenant string) bool {
 	return strings.IndexFunc(tenant, unicode.IsControl) < 0
 }
 
-// secretSafe matches what Secrets Manager allows in a name, less the slash
-// we use as a separator.
-var secretSafe = regexp.MustCompile(`^[A-Za-z0-9_+=.@-]{1,64}$`)
-
-// secretComponent is tenant as it appears in a secret name: as is when it
-// only holds characters Secrets Manager allows, otherwise a digest.
+// secretComponent is tenant as it appears in a secret name: always a
+// digest of the tenant id, never the id itself. Were some ids used as they
+// are, a tenant could pick an id that equals another tenant's digest and
+// read that tenant's secrets; with every id hashed, two tenants share a name
+// only if SHA-256 collides. The digest also keeps any id within what
+// Secrets Manager allows in a name.
 func secretComponent(tenant string) string {
-	if secretSafe.MatchString(tenant) {
-		return tenant
-	}
 	sum := sha256.Sum256([]byte(tenant))
 	return "t-" + hex.EncodeToString(sum[:16])
 }

@@ -1,6 +1,9 @@
 package connection
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Records keeps status records and the webhook id → tenant routes.
 // Implementations return storage.ErrNotFound, storage.ErrConflict and
@@ -19,6 +22,16 @@ type Records interface {
 	WebhookTenant(ctx context.Context, webhookID string) (string, error)
 	// DeleteWebhookRoute removes a route; a missing one is not an error.
 	DeleteWebhookRoute(ctx context.Context, webhookID string) error
+
+	// TakeLease makes holder the owner of tenant's lease until until, when
+	// the lease is free, expired at now, or already holder's. Otherwise it
+	// returns storage.ErrConflict. Every change to a tenant's connection
+	// happens under its lease: records and secrets live in two services
+	// with no transaction across them.
+	TakeLease(ctx context.Context, tenant, holder string, now, until time.Time) error
+	// ReleaseLease frees tenant's lease if holder still owns it; a lease
+	// that expired and was taken over is left alone.
+	ReleaseLease(ctx context.Context, tenant, holder string) error
 }
 
 // Secrets keeps secret values by name (Secrets Manager, or the local sealed

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"strings"
 	"time"
 
@@ -15,6 +16,12 @@ import (
 )
 
 // Service runs the connection lifecycle for every tenant.
+//
+// Records and secrets live in two services with no transaction across
+// them, so every change to a tenant's connection holds the tenant's lease
+// (Records.TakeLease) around its storage writes, orders the writes so the
+// record is written last, and undoes its earlier writes when a later one
+// fails. The slow part, asking Buildkite, happens before the lease is taken.
 type Service struct {
 	records        Records
 	secrets        Secrets
@@ -24,6 +31,7 @@ type Service struct {
 	now            func() time.Time
 	random         io.Reader
 	log            *slog.Logger
+	leaseWait      time.Duration
 }
 
 // Config wires a Service. Records, Secrets and Buildkite are required.
@@ -36,7 +44,36 @@ type Config struct {
 	Now            func() time.Time
 	Random         io.Reader
 	Logger         *slog.Logger
+	// LeaseWait is how long a change waits for another change of the same
+	// tenant to finish before it answers conflict (default DefaultLeaseWait).
+	LeaseWait time.Duration
 }
+
+// Lease timing.
+const (
+	// LeaseTTL is how long a lease lasts. It is longer than the connect
+	// function's timeout (29 s at most), so a live holder never loses its
+	// lease, and short enough that a holder that died stops blocking its
+	// tenant within a minute.
+	LeaseTTL = 45 * time.Second
+	// DefaultLeaseWait is how long a change waits for the lease. A holder
+	// makes a handful of storage calls (tens of milliseconds), so this
+	// covers a queue of dozens of concurrent changes of one tenant and
+	// stays well inside the API's 29 s timeout.
+	DefaultLeaseWait = 10 * time.Second
+	// leasePollMin and leasePollMax bound the pause between attempts to
+	// take a busy lease: short enough to follow a quick holder, long
+	// enough that dozens of waiters do not flood the store.
+	leasePollMin = 5 * time.Millisecond
+	leasePollMax = 100 * time.Millisecond
+)
+
+// RotateCooldown is how soon after one rotation another one is refused as
+// conflict. A second rotation that soon is a double submit or a concurrent
+// request, not someone who already pasted the new secret into Buildkite;
+// refusing it keeps the secret the first request handed out verifying
+// (two rotations would push it out of the previous slot).
+const RotateCooldown = 30 * time.Second
 
 // NewService returns a Service over cfg.
 func NewService(cfg Config) *Service {
@@ -49,6 +86,7 @@ func NewService(cfg Config) *Service {
 		now:            cfg.Now,
 		random:         cfg.Random,
 		log:            cfg.Logger,
+		leaseWait:      cfg.LeaseWait,
 	}
 	if s.secretPrefix == "" {
 		s.secretPrefix = "kitefix/"
@@ -62,11 +100,11 @@ func NewService(cfg Config) *Service {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	if s.leaseWait <= 0 {
+		s.leaseWait = DefaultLeaseWait
+	}
 	return s
 }
-
-// maxWriteTries bounds the re-reads after a conditional write lost a race.
-const maxWriteTries = 3
 
 // Status returns tenant's status record; a tenant that never connected gets
 // a not_connected record.
@@ -88,32 +126,96 @@ func (s *Service) Connect(ctx context.Context, tenant, token string) (Record, er
 	if f != nil {
 		return s.recordFailure(ctx, tenant, v, f)
 	}
-	// Store the new token before the record says it is connected: a failed
-	// secret write changes nothing, and a failed record write leaves a
-	// verified token in place of the old one.
-	if err := s.secrets.PutSecret(ctx, TokenSecretName(s.secretPrefix, tenant), token); err != nil {
-		return s.failStorage(ctx, tenant, fmt.Errorf("store token: %w", err))
-	}
-	var newSecret string
-	rec, err := s.update(ctx, tenant, func(rec *Record) error {
-		if rec.Webhook == nil {
-			secret, err := s.createWebhook(ctx, tenant, rec)
-			if err != nil {
-				return err
-			}
-			newSecret = secret
-		}
-		rec.applyVerification(v, s.now())
-		return nil
+	return s.withLease(ctx, tenant, func() (Record, error) {
+		return s.connectLocked(ctx, tenant, token, v)
 	})
+}
+
+// connectLocked stores a verified token. Writes, in order: the token, the
+// webhook route and secret when the tenant has none, then the record. When
+// the record write fails, the earlier writes are undone, so a failed
+// re-connect leaves a working connection as it was.
+func (s *Service) connectLocked(ctx context.Context, tenant, token string, v Verification) (Record, error) {
+	rec, err := s.load(ctx, tenant)
 	if err != nil {
 		return s.failStorage(ctx, tenant, err)
 	}
+	var undo undoList
+	abort := func(err error) (Record, error) {
+		if uerr := undo.run(ctx); uerr != nil {
+			s.log.ErrorContext(ctx, "undo connect failed", "tenant", tenant, "err", uerr)
+			return s.failStorage(ctx, tenant, unfinished("connect", errors.Join(err, uerr)))
+		}
+		return s.failStorage(ctx, tenant, err)
+	}
+
+	tokenName := TokenSecretName(s.secretPrefix, tenant)
+	restore, err := s.restorer(ctx, tokenName)
+	if err != nil {
+		return s.failStorage(ctx, tenant, fmt.Errorf("load token: %w", err))
+	}
+	// A failed put may still have landed: undo it either way.
+	undo.add(restore)
+	if err := s.secrets.PutSecret(ctx, tokenName, token); err != nil {
+		return abort(fmt.Errorf("store token: %w", err))
+	}
+
+	hook := rec.Webhook
+	if hook == nil {
+		id, err := s.randomHex(16)
+		if err != nil {
+			return abort(err)
+		}
+		hook = &Webhook{ID: id, URL: s.webhookBaseURL + "/hooks/" + id}
+	}
+	undoRoute := func(ctx context.Context) error { return s.records.DeleteWebhookRoute(ctx, hook.ID) }
+	if rec.Webhook == nil {
+		undo.add(undoRoute)
+	}
+	// Put the route even when the record has one: it repairs a route that
+	// went missing, and costs one idempotent write.
+	if err := s.records.PutWebhookRoute(ctx, hook.ID, tenant); err != nil {
+		return abort(fmt.Errorf("store webhook route: %w", err))
+	}
+	newSecret, err := s.ensureWebhookSecret(ctx, tenant, &undo)
+	if err != nil {
+		return abort(err)
+	}
+
+	next := rec
+	next.Webhook = hook
+	next.applyVerification(v, s.now())
+	saved, err := s.save(ctx, next)
+	if err != nil {
+		return abort(err)
+	}
 	if newSecret != "" {
-		rec.Webhook.Secret = newSecret
+		saved.Webhook.Secret = newSecret
 	}
 	s.log.InfoContext(ctx, "connected", "tenant", tenant, "token_uuid", v.Token.UUID, "organizations", len(v.Organizations))
-	return rec.normalized(), nil
+	return saved, nil
+}
+
+// ensureWebhookSecret makes the tenant's webhook secret when none is
+// stored, and returns it ("" when one was there already).
+func (s *Service) ensureWebhookSecret(ctx context.Context, tenant string, undo *undoList) (string, error) {
+	name := WebhookSecretName(s.secretPrefix, tenant)
+	_, err := s.secrets.GetSecret(ctx, name)
+	switch {
+	case err == nil:
+		return "", nil
+	case !errors.Is(err, storage.ErrNotFound):
+		return "", fmt.Errorf("load webhook secret: %w", err)
+	}
+	secret, err := s.newWebhookSecret()
+	if err != nil {
+		return "", err
+	}
+	undo.add(func(ctx context.Context) error { return s.secrets.DeleteSecret(ctx, name) })
+	if err := s.secrets.PutSecret(ctx, name, WebhookKeys{Current: secret}.Encode()); err != nil {
+		return "", fmt.Errorf("store webhook secret: %w", err)
+	}
+	return secret, nil
 }
 
 // Verify checks the stored token again. A token Buildkite now rejects, or
@@ -125,60 +227,97 @@ func (s *Service) Verify(ctx context.Context, tenant string) (Record, error) {
 	if err != nil {
 		return s.failStorage(ctx, tenant, err)
 	}
-	if rec.State != StateConnected && rec.State != StateFailed {
+	if !verifiable(rec.State) {
 		return rec.normalized(), notConnected()
 	}
-	token, err := s.secrets.GetSecret(ctx, TokenSecretName(s.secretPrefix, tenant))
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		f := fail(CodeInvalidToken, "No token is stored for this connection. Connect again with an API access token.", err)
-		return s.markFailed(ctx, tenant, Verification{}, f)
-	case err != nil:
+	tokenName := TokenSecretName(s.secretPrefix, tenant)
+	token, err := s.secrets.GetSecret(ctx, tokenName)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return s.failStorage(ctx, tenant, fmt.Errorf("load token: %w", err))
 	}
-	v, f := verifyToken(ctx, s.newBuildkite(token), s.now())
-	if f != nil {
-		if transient(f.Code) {
-			return s.noteAttempt(ctx, tenant, f)
-		}
-		return s.markFailed(ctx, tenant, v, f)
-	}
-	rec, err = s.update(ctx, tenant, func(rec *Record) error {
-		rec.applyVerification(v, s.now())
-		return nil
-	})
+	var (
+		v Verification
+		f *Failure
+	)
 	if err != nil {
-		return s.failStorage(ctx, tenant, err)
+		f = fail(CodeInvalidToken, "No token is stored for this connection. Connect again with an API access token.", err)
+	} else {
+		v, f = verifyToken(ctx, s.newBuildkite(token), s.now())
 	}
-	return rec.normalized(), nil
+
+	return s.withLease(ctx, tenant, func() (Record, error) {
+		rec, err := s.load(ctx, tenant)
+		if err != nil {
+			return s.failStorage(ctx, tenant, err)
+		}
+		if !verifiable(rec.State) {
+			return rec.normalized(), notConnected()
+		}
+		// The outcome is about the token read above: if another request
+		// replaced or deleted it since, the outcome says nothing.
+		current, err := s.secrets.GetSecret(ctx, tokenName)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return s.failStorage(ctx, tenant, fmt.Errorf("load token: %w", err))
+		}
+		if current != token {
+			return rec.normalized(), conflict(nil)
+		}
+		switch {
+		case f == nil:
+			rec.applyVerification(v, s.now())
+			saved, err := s.save(ctx, rec)
+			if err != nil {
+				return s.failStorage(ctx, tenant, err)
+			}
+			return saved, nil
+		case transient(f.Code):
+			return s.noteAttempt(ctx, rec, f)
+		default:
+			return s.markFailed(ctx, rec, v, f)
+		}
+	})
 }
 
+func verifiable(st State) bool { return st == StateConnected || st == StateFailed }
+
 // Disconnect deletes tenant's stored secrets and webhook route and leaves
-// the record disconnected. It is idempotent.
+// the record disconnected. It is idempotent: after a failure, calling it
+// again finishes the job.
 func (s *Service) Disconnect(ctx context.Context, tenant string) (Record, error) {
-	for _, name := range []string{TokenSecretName(s.secretPrefix, tenant), WebhookSecretName(s.secretPrefix, tenant)} {
-		if err := s.secrets.DeleteSecret(ctx, name); err != nil {
-			return s.failStorage(ctx, tenant, fmt.Errorf("delete secret: %w", err))
+	return s.withLease(ctx, tenant, func() (Record, error) {
+		rec, err := s.load(ctx, tenant)
+		if err != nil {
+			return s.failStorage(ctx, tenant, err)
 		}
-	}
-	rec, err := s.update(ctx, tenant, func(rec *Record) error {
-		if rec.Webhook != nil {
-			if err := s.records.DeleteWebhookRoute(ctx, rec.Webhook.ID); err != nil {
-				return fmt.Errorf("delete webhook route: %w", err)
+		// Delete what the record points to before the record: a record
+		// written first would lose the webhook id of the route to delete.
+		for _, name := range []string{TokenSecretName(s.secretPrefix, tenant), WebhookSecretName(s.secretPrefix, tenant)} {
+			if err := s.secrets.DeleteSecret(ctx, name); err != nil {
+				return s.failStorage(ctx, tenant, unfinished("disconnect", fmt.Errorf("delete secret: %w", err)))
 			}
 		}
-		*rec = Record{Tenant: rec.Tenant, Version: rec.Version, State: StateDisconnected}
-		return nil
+		if rec.Webhook != nil {
+			if err := s.records.DeleteWebhookRoute(ctx, rec.Webhook.ID); err != nil {
+				return s.failStorage(ctx, tenant, unfinished("disconnect", fmt.Errorf("delete webhook route: %w", err)))
+			}
+		}
+		next := Record{Tenant: rec.Tenant, Version: rec.Version, State: StateDisconnected}
+		saved, err := s.save(ctx, next)
+		if err != nil {
+			if !errors.Is(err, storage.ErrConflict) {
+				err = unfinished("disconnect", err)
+			}
+			return s.failStorage(ctx, tenant, err)
+		}
+		s.log.InfoContext(ctx, "disconnected", "tenant", tenant)
+		return saved, nil
 	})
-	if err != nil {
-		return s.failStorage(ctx, tenant, err)
-	}
-	s.log.InfoContext(ctx, "disconnected", "tenant", tenant)
-	return rec.normalized(), nil
 }
 
 // RotateWebhookSecret replaces the secret that signs tenant's webhooks and
-// returns the record with the new secret, shown this once.
+// returns the record with the new secret, shown this once. The secret it
+// replaces keeps verifying for RotationGrace. A rotation within
+// RotateCooldown of the last one answers conflict.
 func (s *Service) RotateWebhookSecret(ctx context.Context, tenant string) (Record, error) {
 	rec, err := s.load(ctx, tenant)
 	if err != nil {
@@ -187,17 +326,62 @@ func (s *Service) RotateWebhookSecret(ctx context.Context, tenant string) (Recor
 	if rec.State != StateConnected || rec.Webhook == nil {
 		return rec.normalized(), notConnected()
 	}
-	secret, err := s.newWebhookSecret()
-	if err != nil {
-		return s.failStorage(ctx, tenant, err)
-	}
-	if err := s.secrets.PutSecret(ctx, WebhookSecretName(s.secretPrefix, tenant), secret); err != nil {
-		return s.failStorage(ctx, tenant, fmt.Errorf("store webhook secret: %w", err))
-	}
-	s.log.InfoContext(ctx, "webhook secret rotated", "tenant", tenant)
-	rec = rec.normalized()
-	rec.Webhook.Secret = secret
-	return rec, nil
+	return s.withLease(ctx, tenant, func() (Record, error) {
+		rec, err := s.load(ctx, tenant)
+		if err != nil {
+			return s.failStorage(ctx, tenant, err)
+		}
+		if rec.State != StateConnected || rec.Webhook == nil {
+			return rec.normalized(), notConnected()
+		}
+		name := WebhookSecretName(s.secretPrefix, tenant)
+		stored, err := s.secrets.GetSecret(ctx, name)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return s.failStorage(ctx, tenant, fmt.Errorf("load webhook secret: %w", err))
+		}
+		now := s.now().UTC()
+		var keys WebhookKeys
+		if err == nil {
+			if keys, err = ParseWebhookKeys(stored); err != nil {
+				// Nothing verifies with a value that does not parse:
+				// replace it whole.
+				s.log.WarnContext(ctx, "stored webhook secret unreadable; replacing it", "tenant", tenant, "err", err)
+				keys = WebhookKeys{}
+			}
+		}
+		if keys.Previous != "" && now.Before(keys.PreviousUntil.Add(-RotationGrace+RotateCooldown)) {
+			return rec.normalized(), fail(CodeConflict, fmt.Sprintf(
+				"The webhook secret was rotated moments ago by another request; nothing was changed by this one. Use the secret that request returned, or rotate again in %d seconds.",
+				int(RotateCooldown.Seconds())), nil)
+		}
+		secret, err := s.newWebhookSecret()
+		if err != nil {
+			return s.failStorage(ctx, tenant, err)
+		}
+		next := WebhookKeys{Current: secret}
+		if keys.Current != "" {
+			next = keys.Rotated(secret, now)
+		}
+		if err := s.secrets.PutSecret(ctx, name, next.Encode()); err != nil {
+			err = fmt.Errorf("store webhook secret: %w", err)
+			// The put may have landed: put the old value back so the
+			// secrets out there are the ones that verify.
+			var uerr error
+			if stored != "" {
+				uerr = s.secrets.PutSecret(context.WithoutCancel(ctx), name, stored)
+			} else {
+				uerr = s.secrets.DeleteSecret(context.WithoutCancel(ctx), name)
+			}
+			if uerr != nil {
+				return s.failStorage(ctx, tenant, unfinished("rotation", errors.Join(err, uerr)))
+			}
+			return s.failStorage(ctx, tenant, err)
+		}
+		s.log.InfoContext(ctx, "webhook secret rotated", "tenant", tenant)
+		rec = rec.normalized()
+		rec.Webhook.Secret = secret
+		return rec, nil
+	})
 }
 
 func notConnected() *Failure {
@@ -207,6 +391,87 @@ func notConnected() *Failure {
 // transient reports whether a failure says nothing about the token itself.
 func transient(c Code) bool {
 	return c == CodeRateLimited || c == CodeUnreachable || c == CodeStorageUnavailable
+}
+
+// withLease runs change while holding tenant's lease, waiting up to
+// leaseWait for it; a lease still busy then answers conflict.
+func (s *Service) withLease(ctx context.Context, tenant string, change func() (Record, error)) (Record, error) {
+	holder, err := s.randomHex(16)
+	if err != nil {
+		return s.failStorage(ctx, tenant, err)
+	}
+	if err := s.takeLease(ctx, tenant, holder); err != nil {
+		return s.failStorage(ctx, tenant, err)
+	}
+	defer func() {
+		// Release even when the request was cancelled: the lease would
+		// otherwise block the tenant until it expires.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := s.records.ReleaseLease(rctx, tenant, holder); err != nil {
+			s.log.WarnContext(ctx, "release lease failed; it expires on its own", "tenant", tenant, "err", err)
+		}
+	}()
+	return change()
+}
+
+// takeLease takes tenant's lease for holder, polling while another holder
+// has it.
+func (s *Service) takeLease(ctx context.Context, tenant, holder string) error {
+	// Wall time, not s.now: the wait is real even under a fixed test clock.
+	deadline := time.Now().Add(s.leaseWait)
+	pause := leasePollMin
+	for {
+		now := s.now()
+		err := s.records.TakeLease(ctx, tenant, holder, now, now.Add(LeaseTTL))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, storage.ErrConflict) {
+			return fmt.Errorf("take lease: %w", err)
+		}
+		if time.Now().Add(pause).After(deadline) {
+			return busy(err)
+		}
+		// Jitter spreads the waiters' attempts.
+		d := pause/2 + mrand.N(pause/2+1)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("take lease: %w: %w", storage.ErrUnavailable, ctx.Err())
+		case <-time.After(d):
+		}
+		pause = min(2*pause, leasePollMax)
+	}
+}
+
+// undoList holds the steps that undo a change's earlier writes, run last
+// first.
+type undoList []func(context.Context) error
+
+func (u *undoList) add(step func(context.Context) error) { *u = append(*u, step) }
+
+func (u undoList) run(ctx context.Context) error {
+	ctx = context.WithoutCancel(ctx)
+	var errs []error
+	for i := len(u) - 1; i >= 0; i-- {
+		if err := u[i](ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// restorer returns a step that puts secret name back as it is now: its
+// value, or deleted when there is none.
+func (s *Service) restorer(ctx context.Context, name string) (func(context.Context) error, error) {
+	old, err := s.secrets.GetSecret(ctx, name)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return func(ctx context.Context) error { return s.secrets.DeleteSecret(ctx, name) }, nil
+	case err != nil:
+		return nil, err
+	}
+	return func(ctx context.Context) error { return s.secrets.PutSecret(ctx, name, old) }, nil
 }
 
 // load returns tenant's record, or a fresh not_connected one.
@@ -222,36 +487,22 @@ func (s *Service) load(ctx context.Context, tenant string) (Record, error) {
 	return rec, nil
 }
 
-// update applies change to the latest record and writes it conditionally,
-// re-reading when a concurrent write won.
-func (s *Service) update(ctx context.Context, tenant string, change func(*Record) error) (Record, error) {
-	var err error
-	for range maxWriteTries {
-		var rec Record
-		rec, err = s.load(ctx, tenant)
-		if err != nil {
-			return Record{}, err
-		}
-		if err = change(&rec); err != nil {
-			return Record{}, err
-		}
-		rec.UpdatedAt = s.now().UTC()
-		stored := rec
-		if stored.Webhook != nil {
-			w := *stored.Webhook
-			w.Secret = ""
-			stored.Webhook = &w
-		}
-		err = s.records.PutConnection(ctx, stored)
-		if err == nil {
-			rec.Version++
-			return rec, nil
-		}
-		if !errors.Is(err, storage.ErrConflict) {
-			return Record{}, fmt.Errorf("save connection: %w", err)
-		}
+// save writes rec conditionally on its version and returns it as stored
+// (normalized, with the next version). Under the lease, a lost race means
+// the lease expired and another holder wrote: storage.ErrConflict.
+func (s *Service) save(ctx context.Context, rec Record) (Record, error) {
+	rec.UpdatedAt = s.now().UTC()
+	stored := rec
+	if stored.Webhook != nil {
+		w := *stored.Webhook
+		w.Secret = ""
+		stored.Webhook = &w
 	}
-	return Record{}, fmt.Errorf("save connection: %w", err)
+	if err := s.records.PutConnection(ctx, stored); err != nil {
+		return Record{}, fmt.Errorf("save connection: %w", err)
+	}
+	stored.Version++
+	return stored.normalized(), nil
 }
 
 // recordFailure records a failed connect: a working connection keeps its
@@ -264,82 +515,65 @@ func (s *Service) recordFailure(ctx context.Context, tenant string, v Verificati
 		}
 		return rec, f
 	}
-	rec, err := s.load(ctx, tenant)
-	if err != nil {
-		return s.failStorage(ctx, tenant, err)
-	}
-	if rec.State == StateConnected {
-		return s.noteAttempt(ctx, tenant, f)
-	}
-	return s.markFailed(ctx, tenant, v, f)
-}
-
-// noteAttempt records f in last_attempt and leaves the state as it is.
-func (s *Service) noteAttempt(ctx context.Context, tenant string, f *Failure) (Record, error) {
-	s.log.WarnContext(ctx, "attempt failed", "tenant", tenant, "code", string(f.Code), "err", f.Err)
-	rec, err := s.update(ctx, tenant, func(rec *Record) error {
-		rec.LastAttempt = &Attempt{At: s.now().UTC(), Error: f.apiError()}
-		return nil
-	})
-	if err != nil {
-		return s.failStorage(ctx, tenant, err)
-	}
-	return rec.normalized(), f
-}
-
-// markFailed moves the connection to failed with f.
-func (s *Service) markFailed(ctx context.Context, tenant string, v Verification, f *Failure) (Record, error) {
-	s.log.WarnContext(ctx, "connection failed", "tenant", tenant, "code", string(f.Code), "err", f.Err)
-	rec, err := s.update(ctx, tenant, func(rec *Record) error {
-		now := s.now().UTC()
-		rec.State = StateFailed
-		rec.Error = f.apiError()
-		rec.LastAttempt = &Attempt{At: now, Error: f.apiError()}
-		rec.MissingScopes = f.MissingScopes
-		rec.Capabilities = Capabilities{}
-		if v.Token.UUID != "" {
-			t := v.Token
-			rec.Token = &t
-			rec.OptionalScopesMissing = v.OptionalScopesMissing
+	return s.withLease(ctx, tenant, func() (Record, error) {
+		rec, err := s.load(ctx, tenant)
+		if err != nil {
+			return s.failStorage(ctx, tenant, err)
 		}
-		return nil
+		if rec.State == StateConnected {
+			return s.noteAttempt(ctx, rec, f)
+		}
+		return s.markFailed(ctx, rec, v, f)
 	})
-	if err != nil {
-		return s.failStorage(ctx, tenant, err)
-	}
-	return rec.normalized(), f
 }
 
-// failStorage reports a storage failure with the record as it was, when it
-// can still be read.
+// noteAttempt records f in rec's last_attempt and leaves the state as it
+// is. It runs under the lease.
+func (s *Service) noteAttempt(ctx context.Context, rec Record, f *Failure) (Record, error) {
+	s.log.WarnContext(ctx, "attempt failed", "tenant", rec.Tenant, "code", string(f.Code), "err", f.Err)
+	rec.LastAttempt = &Attempt{At: s.now().UTC(), Error: f.apiError()}
+	saved, err := s.save(ctx, rec)
+	if err != nil {
+		return s.failStorage(ctx, rec.Tenant, err)
+	}
+	return saved, f
+}
+
+// markFailed moves rec to failed with f. It runs under the lease.
+func (s *Service) markFailed(ctx context.Context, rec Record, v Verification, f *Failure) (Record, error) {
+	s.log.WarnContext(ctx, "connection failed", "tenant", rec.Tenant, "code", string(f.Code), "err", f.Err)
+	now := s.now().UTC()
+	rec.State = StateFailed
+	rec.Error = f.apiError()
+	rec.LastAttempt = &Attempt{At: now, Error: f.apiError()}
+	rec.MissingScopes = f.MissingScopes
+	rec.Capabilities = Capabilities{}
+	if v.Token.UUID != "" {
+		t := v.Token
+		rec.Token = &t
+		rec.OptionalScopesMissing = v.OptionalScopesMissing
+	}
+	saved, err := s.save(ctx, rec)
+	if err != nil {
+		return s.failStorage(ctx, rec.Tenant, err)
+	}
+	return saved, f
+}
+
+// failStorage reports a storage failure (or a lost race) with the record as
+// it is now, when it can still be read.
 func (s *Service) failStorage(ctx context.Context, tenant string, err error) (Record, error) {
 	f := AsFailure(err)
-	s.log.ErrorContext(ctx, "connection storage failed", "tenant", tenant, "code", string(f.Code), "err", err)
+	if f.Code == CodeConflict {
+		s.log.WarnContext(ctx, "connection change conflicted", "tenant", tenant, "code", string(f.Code), "err", err)
+	} else {
+		s.log.ErrorContext(ctx, "connection storage failed", "tenant", tenant, "code", string(f.Code), "err", err)
+	}
 	rec, lerr := s.load(ctx, tenant)
 	if lerr != nil {
 		rec = Record{State: StateNotConnected}
 	}
 	return rec.normalized(), f
-}
-
-// createWebhook makes the webhook id, its route and its secret.
-func (s *Service) createWebhook(ctx context.Context, tenant string, rec *Record) (string, error) {
-	id, err := s.randomHex(16)
-	if err != nil {
-		return "", err
-	}
-	secret, err := s.newWebhookSecret()
-	if err != nil {
-		return "", err
-	}
-	if err := s.secrets.PutSecret(ctx, WebhookSecretName(s.secretPrefix, tenant), secret); err != nil {
-		return "", fmt.Errorf("store webhook secret: %w", err)
-	}
-	if err := s.records.PutWebhookRoute(ctx, id, tenant); err != nil {
-		return "", fmt.Errorf("store webhook route: %w", err)
-	}
-	rec.Webhook = &Webhook{ID: id, URL: s.webhookBaseURL + "/hooks/" + id}
-	return secret, nil
 }
 
 func (s *Service) newWebhookSecret() (string, error) { return s.randomHex(32) }

@@ -3,10 +3,13 @@ package connection
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,6 +68,8 @@ type harness struct {
 	secrets *memSecrets
 	bk      *fakeBuildkite
 	logs    *bytes.Buffer
+	// elapsed is how far the service's clock is past testNow.
+	elapsed atomic.Int64
 }
 
 func newHarness() *harness {
@@ -72,10 +77,27 @@ func newHarness() *harness {
 	h.svc = NewService(Config{
 		Records: h.records, Secrets: h.secrets, Buildkite: h.bk.client,
 		WebhookBaseURL: "https://hooks.example.com/",
-		Now:            func() time.Time { return testNow },
+		Now:            func() time.Time { return testNow.Add(time.Duration(h.elapsed.Load())) },
 		Logger:         slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	return h
+}
+
+// advance moves the service's clock on by d.
+func (h *harness) advance(d time.Duration) { h.elapsed.Add(int64(d)) }
+
+// webhookKeys returns tenant's stored webhook keys.
+func (h *harness) webhookKeys(t *testing.T, tenant string) WebhookKeys {
+	t.Helper()
+	v, err := h.secrets.GetSecret(context.Background(), WebhookSecretName("kitefix/", tenant))
+	if err != nil {
+		t.Fatalf("load webhook secret: %v", err)
+	}
+	k, err := ParseWebhookKeys(v)
+	if err != nil {
+		t.Fatalf("parse webhook keys: %v", err)
+	}
+	return k
 }
 
 func codeOf(err error) Code {
@@ -184,8 +206,8 @@ func TestConnectRecord(t *testing.T) {
 	if tenant, err := h.records.WebhookTenant(context.Background(), got.Webhook.ID); err != nil || tenant != "t1" {
 		t.Errorf("webhook route = %q, %v; want t1", tenant, err)
 	}
-	if s, _ := h.secrets.GetSecret(context.Background(), WebhookSecretName("kitefix/", "t1")); s != secret {
-		t.Errorf("stored webhook secret differs from the one returned")
+	if keys := h.webhookKeys(t, "t1"); keys.Current != secret || keys.Previous != "" {
+		t.Errorf("stored webhook keys are not the one secret returned")
 	}
 	// The secret is shown once: a later status has none.
 	st, err := h.svc.Status(context.Background(), "t1")
@@ -304,9 +326,28 @@ func TestRotateAndDisconnect(t *testing.T) {
 	if rot.Webhook.Secret == "" || rot.Webhook.Secret == first.Webhook.Secret || rot.Webhook.URL != first.Webhook.URL {
 		t.Errorf("rotated webhook = %+v; want a new secret, same URL", rot.Webhook)
 	}
-	if s, _ := h.secrets.GetSecret(ctx, WebhookSecretName("kitefix/", "t1")); s != rot.Webhook.Secret {
-		t.Errorf("stored webhook secret is not the rotated one")
+	keys := h.webhookKeys(t, "t1")
+	if keys.Current != rot.Webhook.Secret || keys.Previous != first.Webhook.Secret || !keys.PreviousUntil.Equal(testNow.Add(RotationGrace)) {
+		t.Errorf("stored keys after rotation: want the rotated secret current and the first one previous until %s, got previous until %s", testNow.Add(RotationGrace), keys.PreviousUntil)
 	}
+
+	// A second rotation right after the first is refused: it would push
+	// the first rotation's secret out before anyone could use it.
+	if _, err := h.svc.RotateWebhookSecret(ctx, "t1"); codeOf(err) != CodeConflict {
+		t.Errorf("second rotation within the cooldown: code %q, want conflict", codeOf(err))
+	}
+	if got := h.webhookKeys(t, "t1"); got != keys {
+		t.Errorf("a refused rotation changed the stored keys")
+	}
+	h.advance(RotateCooldown)
+	again, err := h.svc.RotateWebhookSecret(ctx, "t1")
+	if err != nil {
+		t.Fatalf("rotation after the cooldown: %v", err)
+	}
+	if got := h.webhookKeys(t, "t1"); got.Current != again.Webhook.Secret || got.Previous != rot.Webhook.Secret {
+		t.Errorf("stored keys after the second rotation: want the newest current and the first rotation's previous")
+	}
+
 	rec, err := h.svc.Disconnect(ctx, "t1")
 	if err != nil {
 		t.Fatalf("Disconnect: %v", err)
@@ -320,6 +361,9 @@ func TestRotateAndDisconnect(t *testing.T) {
 	}
 	if _, err := h.records.WebhookTenant(ctx, first.Webhook.ID); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("webhook route after disconnect: %v, want not found", err)
+	}
+	if len(h.records.leases) != 0 {
+		t.Errorf("leases left after the calls: %d", len(h.records.leases))
 	}
 }
 
@@ -357,20 +401,27 @@ func TestStorageFailures(t *testing.T) {
 	})
 }
 
-func TestConcurrentWriteRetries(t *testing.T) {
+func TestLostRaceIsConflict(t *testing.T) {
 	h := newHarness()
 	ctx := context.Background()
 	if _, err := h.svc.Connect(ctx, "t1", goodToken); err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
-	// A record whose version moves under the service once.
+	before, _ := h.records.GetConnection(ctx, "t1")
+	// Another writer moves the version under the service once, as one
+	// that overtook an expired lease would.
 	racy := &racyRecords{memRecords: h.records}
 	h.svc.records = racy
-	if _, err := h.svc.Verify(ctx, "t1"); err != nil {
-		t.Fatalf("Verify after a lost race: %v", err)
+	rec, err := h.svc.Verify(ctx, "t1")
+	if codeOf(err) != CodeConflict {
+		t.Fatalf("Verify after a lost race: code %q (%v), want conflict", codeOf(err), err)
 	}
-	if racy.bumped != 1 {
-		t.Errorf("bumped = %d, want one lost race", racy.bumped)
+	if racy.bumped != 1 || rec.State != StateConnected {
+		t.Errorf("bumped = %d, state %q; want one lost race and the record as stored", racy.bumped, rec.State)
+	}
+	after, _ := h.records.GetConnection(ctx, "t1")
+	if after.Version != before.Version+1 || !after.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Errorf("record after the lost race: version %d (want %d, only the other writer's bump)", after.Version, before.Version+1)
 	}
 }
 
@@ -392,22 +443,50 @@ func (r *racyRecords) PutConnection(ctx context.Context, rec Record) error {
 }
 
 func TestSecretNames(t *testing.T) {
+	digest := func(tenant string) string {
+		sum := sha256.Sum256([]byte(tenant))
+		return "t-" + hex.EncodeToString(sum[:16])
+	}
 	tests := []struct{ tenant, want string }{
-		{"acme", "kitefix/acme/buildkite-api-token"},
-		{"org_1.eu@x", "kitefix/org_1.eu@x/buildkite-api-token"},
+		{"acme", "kitefix/" + digest("acme") + "/buildkite-api-token"},
+		{"auth0|123", "kitefix/" + digest("auth0|123") + "/buildkite-api-token"},
+		{"../x", "kitefix/" + digest("../x") + "/buildkite-api-token"},
 	}
 	for _, tt := range tests {
 		if got := TokenSecretName("kitefix/", tt.tenant); got != tt.want {
 			t.Errorf("TokenSecretName(%q) = %q, want %q", tt.tenant, got, tt.want)
 		}
 	}
-	// Tenants with characters Secrets Manager forbids get a stable digest.
-	a, b := TokenSecretName("kitefix/", "auth0|123"), TokenSecretName("kitefix/", "auth0|124")
-	if a == b || !strings.HasPrefix(a, "kitefix/t-") || strings.Contains(a, "|") {
-		t.Errorf("digest names %q, %q", a, b)
+	if got, want := WebhookSecretName("kitefix/", "acme"), "kitefix/"+digest("acme")+"/webhook-secret"; got != want {
+		t.Errorf("WebhookSecretName(acme) = %q, want %q", got, want)
 	}
-	if TokenSecretName("kitefix/", "../x") == "kitefix/../x/buildkite-api-token" {
-		t.Error("path-like tenant used as is")
+}
+
+// TestSecretNamesInjective checks that no tenant id reaches another
+// tenant's secrets, including an id spelled like another's digest.
+func TestSecretNamesInjective(t *testing.T) {
+	victim := "acme"
+	tenants := []string{
+		victim, "ACME", "acme ", " acme", "acme/", "acme/x", "x/acme", "a",
+		"t-" + strings.TrimPrefix(strings.Split(TokenSecretName("", victim), "/")[0], "t-"), // the victim's component, as a tenant id
+		strings.Split(TokenSecretName("", victim), "/")[0] + "/buildkite-api-token",
+		strings.Split(TokenSecretName("", "t-x"), "/")[0],
+		"auth0|123", "auth0|124", "org_1.eu@x", "é", "e\u0301",
+	}
+	if tenants[8] != secretComponent(victim) {
+		t.Fatalf("attack tenant %q is not the victim's component %q", tenants[8], secretComponent(victim))
+	}
+	owner := map[string]string{}
+	for _, tenant := range tenants {
+		for _, name := range []string{TokenSecretName("kitefix/", tenant), WebhookSecretName("kitefix/", tenant)} {
+			if other, ok := owner[name]; ok {
+				t.Errorf("tenants %q and %q share the secret name %q", other, tenant, name)
+			}
+			owner[name] = tenant
+			if strings.Count(name, "/") != 2 || !strings.HasPrefix(name, "kitefix/t-") {
+				t.Errorf("name %q for tenant %q: want kitefix/t-<digest>/<kind>", name, tenant)
+			}
+		}
 	}
 }
 

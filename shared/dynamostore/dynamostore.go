@@ -4,6 +4,7 @@
 // Table layout (key schema pk S HASH, sk S RANGE; TTL attribute "ttl"):
 //
 //	pk=TENANT#<tenant>  sk=CONNECTION#buildkite  the status record, as native attributes
+//	pk=TENANT#<tenant>  sk=LEASE                 holder, until (unix ms), ttl: the tenant's lease
 //	pk=WEBHOOK#<id>     sk=ROUTE                 tenant: the tenant the webhook id belongs to
 //
 // Secrets never go into the table: a record's Webhook.Secret is dropped on
@@ -15,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -33,8 +35,14 @@ const (
 	AttrTTL = "ttl"
 
 	connectionSK = "CONNECTION#buildkite"
+	leaseSK      = "LEASE"
 	routeSK      = "ROUTE"
 )
+
+// leaseItemLife is how long a lease item stays in the table after it
+// expired, should its holder never release it: DynamoDB's TTL sweep then
+// removes it. Expired leases are overtaken long before.
+const leaseItemLife = time.Hour
 
 // API is the part of the DynamoDB client the Store uses.
 type API interface {
@@ -186,6 +194,60 @@ func (s *Store) DeleteWebhookRoute(ctx context.Context, webhookID string) error 
 	})
 	if err != nil {
 		return classify("delete webhook route", err)
+	}
+	return nil
+}
+
+// TakeLease makes holder the owner of tenant's lease until until, when it
+// is free, expired at now, or holder's already; otherwise it returns
+// storage.ErrConflict. One conditional put decides.
+func (s *Store) TakeLease(ctx context.Context, tenant, holder string, now, until time.Time) error {
+	if tenant == "" || holder == "" {
+		return errors.New("take lease: empty tenant or holder")
+	}
+	item, err := attributevalue.MarshalMap(leaseItem{
+		PK:     tenantPK(tenant),
+		SK:     leaseSK,
+		Holder: holder,
+		Until:  until.UnixMilli(),
+		TTL:    until.Add(leaseItemLife).Unix(),
+	})
+	if err != nil {
+		return fmt.Errorf("take lease: encode item: %w", err)
+	}
+	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                aws.String(s.table),
+		Item:                     item,
+		ConditionExpression:      aws.String("attribute_not_exists(" + AttrPK + ") OR #until < :now OR #holder = :holder"),
+		ExpressionAttributeNames: map[string]string{"#until": "until", "#holder": "holder"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now":    &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixMilli(), 10)},
+			":holder": &types.AttributeValueMemberS{Value: holder},
+		},
+	})
+	if err != nil {
+		return classify("take lease", err)
+	}
+	return nil
+}
+
+// ReleaseLease deletes tenant's lease item if holder owns it; a lease
+// another holder took over is left alone.
+func (s *Store) ReleaseLease(ctx context.Context, tenant, holder string) error {
+	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      key(tenantPK(tenant), leaseSK),
+		ConditionExpression:      aws.String("#holder = :holder"),
+		ExpressionAttributeNames: map[string]string{"#holder": "holder"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":holder": &types.AttributeValueMemberS{Value: holder},
+		},
+	})
+	if err != nil {
+		if err = classify("release lease", err); errors.Is(err, storage.ErrConflict) {
+			return nil
+		}
+		return err
 	}
 	return nil
 }

@@ -69,6 +69,17 @@ type routeItem struct {
 	Tenant string `dynamodbav:"tenant"`
 }
 
+// leaseItem is a tenant's lease. Until is in unix milliseconds (leases last
+// seconds); TTL, in unix seconds, lets DynamoDB sweep a lease whose holder
+// never released it.
+type leaseItem struct {
+	PK     string `dynamodbav:"pk"`
+	SK     string `dynamodbav:"sk"`
+	Holder string `dynamodbav:"holder"`
+	Until  int64  `dynamodbav:"until"`
+	TTL    int64  `dynamodbav:"ttl"`
+}
+
 // newConnectionItem is rec as it is stored: with version rec.Version+1 and
 // without the webhook secret. rec is not modified.
 func newConnectionItem(rec connection.Record) connectionItem {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -41,6 +42,18 @@ var (
 type Store struct {
 	db   *bolt.DB
 	aead sealer
+
+	// Leases live in memory: bbolt locks the file, so this process is the
+	// only one that can change the store, and a lease does not need to
+	// outlive it.
+	leaseMu sync.Mutex
+	leases  map[string]lease
+}
+
+// lease is a tenant's lease: who holds it, until when.
+type lease struct {
+	holder string
+	until  time.Time
 }
 
 var (
@@ -236,6 +249,38 @@ func (s *Store) DeleteWebhookRoute(ctx context.Context, webhookID string) error 
 	})
 	if err != nil {
 		return wrap("delete webhook route", err)
+	}
+	return nil
+}
+
+// TakeLease makes holder the owner of tenant's lease until until, when it
+// is free, expired at now, or holder's already; otherwise it returns
+// storage.ErrConflict.
+func (s *Store) TakeLease(ctx context.Context, tenant, holder string, now, until time.Time) error {
+	if tenant == "" || holder == "" {
+		return errors.New("take lease: empty tenant or holder")
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("take lease: %w: %w", storage.ErrUnavailable, err)
+	}
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	if l, ok := s.leases[tenant]; ok && l.holder != holder && now.Before(l.until) {
+		return fmt.Errorf("take lease: %w", storage.ErrConflict)
+	}
+	if s.leases == nil {
+		s.leases = map[string]lease{}
+	}
+	s.leases[tenant] = lease{holder: holder, until: until}
+	return nil
+}
+
+// ReleaseLease frees tenant's lease if holder owns it.
+func (s *Store) ReleaseLease(_ context.Context, tenant, holder string) error {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	if l, ok := s.leases[tenant]; ok && l.holder == holder {
+		delete(s.leases, tenant)
 	}
 	return nil
 }

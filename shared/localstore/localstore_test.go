@@ -286,3 +286,24 @@ func TestClosedStoreUnavailable(t *testing.T) {
 		}
 	}
 }
+
+func TestConsistency(t *testing.T) {
+	conntest.RunConsistency(t, 5, func(t *testing.T) conntest.Stores {
+		s := openStore(t, t.TempDir())
+		return conntest.Stores{Records: s, Secrets: s, Routes: s.routesOf}
+	})
+}
+
+// routesOf lists the webhook ids routed to tenant.
+func (s *Store) routesOf(_ context.Context, tenant string) ([]string, error) {
+	var ids []string
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRoutes).ForEach(func(k, v []byte) error {
+			if string(v) == tenant {
+				ids = append(ids, string(k))
+			}
+			return nil
+		})
+	})
+	return ids, err
+}

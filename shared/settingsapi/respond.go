@@ -28,6 +28,7 @@ var statusOf = map[connection.Code]int{
 	connection.CodeStorageUnavailable:   http.StatusServiceUnavailable,
 	connection.CodeUnauthorized:         http.StatusUnauthorized,
 	connection.CodeNotConnected:         http.StatusConflict,
+	connection.CodeConflict:             http.StatusConflict,
 	connection.CodeNotFound:             http.StatusNotFound,
 	connection.CodeMethodNotAllowed:     http.StatusMethodNotAllowed,
 	connection.CodeUnsupportedMediaType: http.StatusUnsupportedMediaType,

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -286,6 +287,65 @@ func RunRecords(t *testing.T, newRecords func(t *testing.T) connection.Records) 
 		}
 		if err := r.PutWebhookRoute(ctx, id, other); err != nil {
 			t.Fatalf("PutWebhookRoute of a deleted id to another tenant: %v", err)
+		}
+	})
+
+	t.Run("leases", func(t *testing.T) {
+		r := newRecords(t)
+		tenant, other := unique("tenant"), unique("other")
+		t0 := time.Now().UTC()
+		ttl := 30 * time.Second
+		steps := []struct {
+			name    string
+			do      func() error
+			wantErr error
+		}{
+			{"take a free lease", func() error { return r.TakeLease(ctx, tenant, "a", t0, t0.Add(ttl)) }, nil},
+			{"take it again, same holder", func() error { return r.TakeLease(ctx, tenant, "a", t0, t0.Add(ttl)) }, nil},
+			{"another holder", func() error { return r.TakeLease(ctx, tenant, "b", t0.Add(time.Second), t0.Add(ttl)) }, storage.ErrConflict},
+			{"another tenant", func() error { return r.TakeLease(ctx, other, "b", t0, t0.Add(ttl)) }, nil},
+			{"release by a non-holder", func() error { return r.ReleaseLease(ctx, tenant, "b") }, nil},
+			{"still held after that", func() error { return r.TakeLease(ctx, tenant, "b", t0, t0.Add(ttl)) }, storage.ErrConflict},
+			{"release by the holder", func() error { return r.ReleaseLease(ctx, tenant, "a") }, nil},
+			{"release again", func() error { return r.ReleaseLease(ctx, tenant, "a") }, nil},
+			{"free again", func() error { return r.TakeLease(ctx, tenant, "b", t0, t0.Add(ttl)) }, nil},
+			{"the old holder", func() error { return r.TakeLease(ctx, tenant, "a", t0, t0.Add(ttl)) }, storage.ErrConflict},
+			{"expired: overtaken", func() error { return r.TakeLease(ctx, tenant, "c", t0.Add(ttl+time.Second), t0.Add(2*ttl)) }, nil},
+			{"the holder that lost it releases", func() error { return r.ReleaseLease(ctx, tenant, "b") }, nil},
+			{"the new holder keeps it", func() error { return r.TakeLease(ctx, tenant, "d", t0.Add(ttl+2*time.Second), t0.Add(2*ttl)) }, storage.ErrConflict},
+		}
+		for _, step := range steps {
+			err := step.do()
+			if step.wantErr == nil && err != nil || step.wantErr != nil && !errors.Is(err, step.wantErr) {
+				t.Fatalf("%s: got error %v, want %v", step.name, err, step.wantErr)
+			}
+		}
+	})
+
+	t.Run("one of many lease takers wins", func(t *testing.T) {
+		r := newRecords(t)
+		tenant := unique("tenant")
+		now := time.Now().UTC()
+		const takers = 20
+		errs := make([]error, takers)
+		var wg sync.WaitGroup
+		for i := range takers {
+			wg.Go(func() {
+				errs[i] = r.TakeLease(ctx, tenant, fmt.Sprintf("holder-%d", i), now, now.Add(time.Minute))
+			})
+		}
+		wg.Wait()
+		won := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, storage.ErrConflict):
+				t.Errorf("taker %d: got error %v, want nil or storage.ErrConflict", i, err)
+			}
+		}
+		if won != 1 {
+			t.Errorf("%d takers won the lease, want 1", won)
 		}
 	})
 }

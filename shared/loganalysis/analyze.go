@@ -168,36 +168,65 @@ func (a *analyzer) line(raw []byte) {
 		return
 	}
 
-	t := trimIndent(c)
-	f := features(c)
-	junk := f != 0 && !textLike(c)
-	if junk {
-		f = 0 // a word in binary data, not a signal
+	l := a.classify(c)
+	if l.f&(fCancel|fLost|fSignal|fTimeout) != 0 || a.agentCl != nil {
+		a.agentStep(k, c, l.f)
 	}
-	if f != 0 && a.opts.Baseline.Contains(c) {
-		// The passing run printed it too: ordinary output.
-		f, junk = 0, true
+	score, prop := a.score(&l)
+	a.place(&l, score, prop)
+	a.ring.push(a.ln, k, score, prop, c)
+	a.ring.back(0).fresh = l.fresh
+}
+
+// textLine is what classify found in one line of text output.
+type textLine struct {
+	c, t  []byte  // the cleaned line, and without its indent
+	f     feature // the failure signals in its words
+	junk  bool    // binary data, or a line the passing run printed too: no rules
+	known bool    // the passing run printed it too (only looked up for signalling lines)
+	fresh bool    // with a baseline: a non-blank line the passing run did not print
+	skip  bool    // a test runner says it does not count (see notCounted)
+}
+
+// classify finds the failure signals in a line of text output and, with a
+// baseline, whether the passing run printed it too.
+func (a *analyzer) classify(c []byte) textLine {
+	l := textLine{c: c, t: trimIndent(c), f: features(c)}
+	if l.f != 0 && !textLike(c) {
+		l.f, l.junk = 0, true // a word in binary data, not a signal
 	}
-	if f&(fCancel|fLost|fSignal|fTimeout) != 0 || a.agentCl != nil {
-		a.agentStep(k, c, f)
+	if b := a.opts.Baseline; b != nil && len(l.t) > 0 {
+		l.known = b.Contains(c)
+		l.fresh = !l.known
+		if l.known && l.f != 0 {
+			// The passing run printed it too: ordinary output.
+			l.f, l.junk = 0, true
+		}
 	}
-	score := 0
-	prop := false
+	return l
+}
+
+// score turns what classify found into the line's score (see the scale in
+// scoring.go) and says whether the line only reports a failure of something
+// else (a propagation: "make: *** [all] Error 1"). The rules run here: they
+// raise the score of lines that name a failing test or an error location.
+func (a *analyzer) score(l *textLine) (score int, prop bool) {
+	c, t, f := l.c, l.t, l.f
 	if f != 0 {
 		score = lineScore(f)
-		if score >= 2 || f&fExit != 0 {
+		if score >= scoreSignal || f&fExit != 0 {
 			prop = f&fTally != 0 || propagation(t, f)
 		}
 		if prop {
-			score = min(score, 1)
+			score = min(score, scoreContext)
 			if st, ok := exitStatusIn(t); ok && st != 0 {
 				a.lineExit = &st
 			}
 		}
 		a.signals.scan(t, f)
 	}
-	if score >= 2 && infoLevel(stripLinePrefix(t)) {
-		score = 1 // information, unless a rule below finds a failure in it
+	if score >= scoreSignal && infoLevel(stripLinePrefix(t)) {
+		score = scoreContext // information, unless a rule below finds a failure in it
 	}
 	a.lineVotes, a.lineFound, a.lineNamed = [numVotes]int{}, false, false
 	if crashLine(f) {
@@ -206,19 +235,39 @@ func (a *analyzer) line(raw []byte) {
 	if a.ln-a.winStart >= denseWindow {
 		a.winStart, a.winCand, a.dense = a.ln, 0, false
 	}
-	if !a.dense && !junk {
+	l.skip = notCounted(t)
+	if !a.dense && !l.junk && !l.skip {
 		if s := a.rules.line(a, c, t, f); s > score && (f != 0 || textLike(c)) {
 			score = s
 		}
 	}
-	if score >= 2 && f == 0 && !junk && a.opts.Baseline.Contains(c) {
-		score = 0 // a rule's find that the passing run printed too
+	if score >= scoreSignal && ordinary(l) {
+		score = scoreContext
 	}
-	if score >= 2 && (f&fRetry != 0 || passed(t) || warningAnnotation(t)) {
-		score = 1 // it went well, will be tried again, or only warns
-	}
+	return score, prop
+}
+
+// ordinary reports whether a line that looks like a failure is ordinary
+// output: it went well, will be tried again, only warns, does not count
+// (skipped, pending, expected to fail), or the passing run printed it too.
+func ordinary(l *textLine) bool {
+	return l.known || l.skip || l.f&fRetry != 0 || passed(l.t) || warningAnnotation(l.t)
+}
+
+// leveledContinuation reports whether a line carries on the failure above
+// it once its log level is dropped: "[info]   500 did not equal 201".
+func leveledContinuation(c []byte) bool {
+	n := levelPrefix(c)
+	return n > 0 && n < len(c) && (c[n] == ' ' || c[n] == '\t')
+}
+
+// place adds a scored line to the candidate excerpts: it starts or extends
+// the open candidate, opens one at a stack trace, or lets the open one go
+// quiet.
+func (a *analyzer) place(l *textLine, score int, prop bool) {
+	c, t := l.c, l.t
 	switch {
-	case score >= 2:
+	case score >= scoreSignal:
 		if a.winCand++; a.winCand >= denseBudget {
 			a.dense = true
 		}
@@ -229,13 +278,16 @@ func (a *analyzer) line(raw []byte) {
 			q.kind == kindText && frameLike(q.text, trimIndent(q.text)) && !frameLike(p.text, trimIndent(p.text)) {
 			a.seq++
 			a.open = &cluster{seq: a.seq, seg: a.seg, section: a.section, command: a.command,
-				start: p.ln, firstCand: p.ln, lastActive: p.ln, maxScore: 3, nCand: 1}
-			a.open.add(p.text, 3)
-			a.open.add(q.text, 1)
-			a.open.add(c, 1)
+				start: p.ln, firstCand: p.ln, lastActive: p.ln, maxScore: scoreStrong, nCand: 1}
+			a.open.add(p.text, scoreStrong)
+			a.open.add(q.text, scoreContext)
+			a.open.add(c, scoreContext)
 			a.open.lastActive = a.ln
 		}
-	case a.open != nil && (score == 1 && !prop || continuation(c, t)) && !passed(t):
+	case a.open != nil && (score == scoreContext && (!prop || l.fresh) || continuation(c, t) || leveledContinuation(c)) &&
+		!passed(t) && !l.skip:
+		// Context, a continuation, or output the passing run did not
+		// print: the failure goes on.
 		if frameLike(c, t) {
 			a.lineFound = true
 			if p := a.ring.back(0); p != nil && exceptionHead(p.text) && bytes.HasPrefix(t, []byte("at ")) {
@@ -257,7 +309,6 @@ func (a *analyzer) line(raw []byte) {
 		}
 		a.open.named = a.open.named || a.lineNamed
 	}
-	a.ring.push(a.ln, k, score, prop, c)
 }
 
 // reportTo runs report, which records a failure report, for the segment the

@@ -47,7 +47,7 @@ func TestBuildkiteAgentReports(t *testing.T) {
 			7, 8, "Running local pre-command hook", ".buildkite/hooks/pre-command", intp(3)}},
 		{"bk_docker_login", agentWant{CategoryConfig,
 			`Error response from daemon: Get "https://registry.acme.dev/v2/": unauthorized: incorrect username or password (in /var/lib/buildkite-agent/plugins/docker-login-buildkite-plugin/hooks/pre-command)`,
-			6, 7, "Running plugin docker-login pre-command hook",
+			7, 7, "Running plugin docker-login pre-command hook",
 			"/var/lib/buildkite-agent/plugins/docker-login-buildkite-plugin/hooks/pre-command", intp(1)}},
 		{"bk_checkout", agentWant{CategoryConfig,
 			"fatal: repository 'https://github.com/acme/widgets.git/' not found (in git clone -v -- https://github.com/acme/widgets.git .)",

@@ -24,6 +24,8 @@ func (a *analyzer) candidate(c []byte, score int) {
 			a.takeIndented()
 		} else if warningsAsErrors(c) {
 			a.takeWarning()
+		} else if p := a.ring.back(0); p != nil && p.kind == kindText && dashRule(p.text) {
+			a.takeFramed()
 		} else if p := a.ring.back(0); p != nil && p.kind == kindText && p.ln == a.rules.pathLine && finding(c) {
 			// A line that is only a path heads the findings below it.
 			a.open.start = p.ln
@@ -60,6 +62,64 @@ func (a *analyzer) takeIndented() {
 		}
 		a.open.add(p.text, int(p.score))
 	}
+}
+
+// dashRule reports whether a line is only a rule of six or more dashes, as
+// Docker BuildKit draws around the failed step's last output and around the
+// Dockerfile lines it points at.
+func dashRule(c []byte) bool {
+	t := bytes.TrimSpace(c)
+	return len(t) >= 6 && len(bytes.Trim(t, "-")) == 0
+}
+
+// takeFramed starts the open cluster with the framed blocks just above the
+// current line: BuildKit ends a failed build with
+//
+//	------
+//	 > [2/3] RUN make:
+//	------
+//	Dockerfile:12
+//	--------------------
+//	  12 | >>> RUN make
+//	--------------------
+//	ERROR: failed to solve: process "/bin/sh -c make" did not complete successfully
+//
+// and the frames say which step failed and what it printed last.
+func (a *analyzer) takeFramed() {
+	n, in := -1, false
+	for i := 0; i < ringSize-1; i++ {
+		p := a.ring.back(i)
+		if p == nil || p.kind != kindText {
+			break
+		}
+		switch {
+		case dashRule(p.text):
+			in = !in
+			n = i
+		case in:
+			n = i
+		case framedHead(p.text):
+			n = i // "Dockerfile:12" names the lines the next frame shows
+			continue
+		}
+		if !in && !dashRule(p.text) {
+			break
+		}
+	}
+	for i := n; i >= 0; i-- {
+		p := a.ring.back(i)
+		if i == n {
+			a.open.start = p.ln
+		}
+		a.open.add(p.text, int(p.score))
+	}
+}
+
+// framedHead reports whether a line names a file and line a frame below it
+// shows: "Dockerfile:12".
+func framedHead(c []byte) bool {
+	i := bytes.LastIndexByte(c, ':')
+	return i > 0 && i+1 < len(c) && digits(c[i+1:]) == len(c)-i-1 && bytes.IndexByte(c[:i], ' ') < 0
 }
 
 // warningsAsErrors reports whether a line says the build failed because
@@ -101,6 +161,9 @@ func introduces(p *ringLine) bool {
 	t := bytes.TrimSpace(p.text)
 	if len(t) == 0 || len(t) > 200 {
 		return false
+	}
+	if f := features(t); f&fWarn != 0 && f&(fError|fFail) == 0 {
+		return false // a warning is not what failed
 	}
 	return t[len(t)-1] == ':' || numberedItem(t) || p.score == 1
 }
@@ -164,6 +227,9 @@ func continuation(c, t []byte) bool {
 	switch t[0] {
 	case '^', '|', '>', '~':
 		return true
+	}
+	if bytes.HasPrefix(t, []byte("│")) || bytes.HasPrefix(t, []byte("╵")) {
+		return true // inside a box drawn around a diagnostic (Terraform)
 	}
 	return frameLike(c, t) || bytes.HasPrefix(t, []byte("Caused by")) ||
 		bytes.HasPrefix(t, []byte("E ")) || bytes.HasPrefix(t, []byte("-->"))

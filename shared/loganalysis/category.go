@@ -42,6 +42,7 @@ var categoryHints = []struct {
 	{voteTest, 2, "failed tests"}, {voteTest, 1, "test"}, {voteTest, 2, "not ok "},
 	{voteTest, 2, "sanitizer"}, {voteTest, 2, "segv"}, {voteTest, 2, "segmentation fault"},
 	{voteTest, 1, "but was"}, {voteTest, 1, "to equal"}, {voteTest, 1, "spec"},
+	{voteTest, 2, "_suite"}, // Erlang common_test suites are modules named *_SUITE
 	// Compilation.
 	{voteCompile, 1, "error:"}, {voteCompile, 2, "compil"}, {voteCompile, 2, "cannot find symbol"},
 	{voteCompile, 2, "undefined"}, {voteCompile, 1, "build failed"}, {voteCompile, 2, "error ts"},
@@ -77,6 +78,7 @@ var categoryHints = []struct {
 	{voteConfig, 3, "unauthorized"}, {voteConfig, 3, "authentication failed"}, {voteConfig, 3, "incorrect username or password"},
 	{voteConfig, 3, "repository not found"}, {voteConfig, 3, "could not read from remote repository"},
 	{voteConfig, 3, "permission denied (publickey)"}, {voteConfig, 2, "repository '"}, {voteConfig, 1, "usage:"},
+	{voteConfig, 3, "unknown field"}, {voteConfig, 2, "validationerror"},
 	// Infrastructure.
 	{voteInfrastructure, 4, "no space left on device"}, {voteInfrastructure, 4, "agent lost"},
 	{voteInfrastructure, 4, "lost agent"}, {voteInfrastructure, 3, "cannot connect to the docker daemon"},
@@ -90,7 +92,7 @@ var categoryHints = []struct {
 	{voteInfrastructure, 3, "eai_again"}, {voteInfrastructure, 3, "network is unreachable"},
 	// Timeouts.
 	{voteTimeout, 3, "timed out"}, {voteTimeout, 2, "timeout"}, {voteTimeout, 3, "deadline exceeded"},
-	{voteTimeout, 3, "no output has been received"},
+	{voteTimeout, 3, "no output has been received"}, {voteTimeout, 3, "progress deadline"},
 	// Memory.
 	{voteOOM, 4, "out of memory"}, {voteOOM, 4, "oomkilled"}, {voteOOM, 3, "cannot allocate memory"},
 	{voteOOM, 3, "memoryerror"},

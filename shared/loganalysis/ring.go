@@ -12,6 +12,7 @@ type ringLine struct {
 	kind  lineKind
 	score int8
 	prop  bool
+	fresh bool // see textLine.fresh
 	text  []byte
 }
 
@@ -27,7 +28,7 @@ func (r *ring) push(ln int64, kind lineKind, score int, prop bool, text []byte) 
 	if e.text == nil {
 		e.text = make([]byte, 0, maxLineText)
 	}
-	e.ln, e.kind, e.score, e.prop = ln, kind, int8(score), prop
+	e.ln, e.kind, e.score, e.prop, e.fresh = ln, kind, int8(score), prop, false
 	e.text = appendCapped(e.text[:0], text)
 	r.next = (r.next + 1) % ringSize
 	if r.n < ringSize {

@@ -48,6 +48,11 @@ func (s *ruleState) line(a *analyzer, c, t []byte, f feature) int {
 			return 3
 		}
 	}
+	if t[0] == '[' && bytes.HasPrefix(t, []byte("[-] ")) {
+		// Pester: "[-] saves the widget 20ms (18ms|2ms)" names a failed test.
+		a.addTest(FailingTest{Name: pesterName(t[4:])})
+		return 4
+	}
 	if f&(fError|fFail|fFatal|fException|fBullet|fExpect|fProblem|fTrace) == 0 && !s.failList {
 		switch t[0] {
 		case '-', 'F', 'r', 'I', '^':
@@ -152,4 +157,17 @@ func (a *analyzer) hasErrorAt(e ErrorLocation) bool {
 		}
 	}
 	return false
+}
+
+// pesterName drops the timing Pester prints after a test's name:
+// "saves the widget 20ms (18ms|2ms)".
+func pesterName(t []byte) string {
+	t = bytes.TrimSpace(t)
+	if i := bytes.LastIndex(t, []byte(" (")); i > 0 && bytes.HasSuffix(t, []byte(")")) {
+		t = t[:i]
+	}
+	if i := bytes.LastIndexByte(t, ' '); i > 0 && bytes.HasSuffix(t, []byte("ms")) && digits(t[i+1:]) > 0 {
+		t = t[:i]
+	}
+	return string(t)
 }

@@ -405,8 +405,21 @@ func countNear(before, w, after []byte) (counted, zero bool) {
 	// A number after the word counts only after a label's colon (or '='):
 	// "Failures: 1", "errors=0". Right after the word it is a status or a
 	// code, as in npm's "npm error 404 Not Found".
+	// "Failed 1 tests.", "Failed test:  3": a count of tests.
+	for _, unit := range [...]string{" test:", " tests:"} {
+		if hasPrefixFold(after, unit) {
+			after = after[len(unit)-1:]
+			break
+		}
+	}
+	if len(after) > 2 && after[0] == ' ' && isDigit(after[1]) {
+		n := digits(after[1:])
+		if hasPrefixFold(after[1+n:], " test") {
+			return true, after[1] == '0' && n == 1
+		}
+	}
 	i, label := 0, false
-	for i < len(after) && i < 3 && (after[i] == ':' || after[i] == ' ' || after[i] == '=') {
+	for i < len(after) && i < 10 && (after[i] == ':' || after[i] == ' ' || after[i] == '=') {
 		label = label || after[i] != ' '
 		i++
 	}

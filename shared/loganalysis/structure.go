@@ -164,6 +164,8 @@ func propagation(t []byte, f feature) bool {
 		return true // go test's package summary: FAIL <package> <time>
 	case bytes.HasPrefix(t, []byte("error Command failed with exit code")):
 		return true
+	case f&(fFail|fError|fException) != 0 && wrapperReport(t), listedName(t):
+		return true
 	// Each phrase below holds a signal word, so the features say which
 	// ones are worth looking for.
 	case f&fExit != 0 && (bytes.Contains(t, []byte("exit code")) || bytes.Contains(t, []byte("exit status")) ||
@@ -174,6 +176,91 @@ func propagation(t []byte, f feature) bool {
 		return true
 	}
 	return terse(t, f)
+}
+
+// wrapperPhrases are what test runners and build tools print after the
+// failures they ran into, to say only that a task or a run failed: sbt's
+// "(Test / test) sbt.TestsFailedException: Tests unsuccessful", Gradle's
+// "Execution failed for task ':app:test'." and "There were failing tests",
+// prove's "Result: FAIL" and "Dubious, test returned 1", rebar3's
+// "Failures occurred running tests", XCTest's "Test Suite 'All tests'
+// failed at ...".
+var wrapperPhrases = [...]string{
+	"Tests unsuccessful", "TestsFailedException", "Execution failed for task", "There were failing tests",
+	"Result: FAIL", "Dubious, test returned", "Failures occurred running tests", "' failed at ",
+}
+
+// wrapperReport reports whether a line is one of wrapperPhrases.
+func wrapperReport(t []byte) bool {
+	for _, p := range wrapperPhrases {
+		if bytes.Contains(t, []byte(p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// notCounted reports whether a test runner says that what a line reports
+// does not count as a failure: a skipped, pending, ignored or inconclusive
+// test, an expected failure, a flaky test that passed on a retry, or a TAP
+// test with a TODO or SKIP directive. The markers are the runners'
+// documented ones: TAP "not ok 3 - x # TODO ...", pytest and PHP's
+// run-tests "XFAIL", "SKIP"/"SKIPPED", ScalaTest "!!! IGNORED !!!" and
+// "(pending)", Pester "[!]" (skipped) and "[?]" (inconclusive), dotnet test
+// "Skipped Name", XCTest "Test skipped", Bazel "FLAKY, failed in 1 out of 2".
+func notCounted(t []byte) bool {
+	if len(t) < 4 {
+		return false
+	}
+	switch {
+	case bytes.HasPrefix(t, []byte("[!] ")), bytes.HasPrefix(t, []byte("[?] ")), bytes.HasPrefix(t, []byte("[+] ")),
+		bytes.HasPrefix(t, []byte("SKIP")), bytes.HasPrefix(t, []byte("XFAIL")), bytes.HasPrefix(t, []byte("Skipped ")):
+		return true
+	case bytes.HasPrefix(t, []byte("not ok")):
+		if i := bytes.IndexByte(t, '#'); i > 0 {
+			d := bytes.TrimSpace(t[i+1:])
+			return hasPrefixFold(d, "todo") || hasPrefixFold(d, "skip")
+		}
+		return false
+	}
+	for _, m := range [...]string{" XFAIL", "EXPECTED FAILED", "Expected fail", "!!! IGNORED !!!", "(pending)", " SKIPPED", "Test skipped", ": skipped",
+		"' skipped (", "FLAKY, failed in", "xfail", "expected failure", "Expected failure"} {
+		if bytes.Contains(t, []byte(m)) {
+			return true
+		}
+	}
+	return false
+}
+
+// levelPrefix returns the length of a bracketed log level that starts a
+// line, with the one space after it, or 0: "[info] ", "[error] ", "[WARNING] "
+// (sbt, Maven).
+func levelPrefix(t []byte) int {
+	if len(t) < 6 || t[0] != '[' {
+		return 0
+	}
+	i := bytes.IndexByte(t[:min(len(t), 12)], ']')
+	if i < 3 || i+1 >= len(t) || t[i+1] != ' ' {
+		return 0
+	}
+	for _, l := range [...]string{"info", "error", "warn", "warning", "debug", "success"} {
+		if eqFold(t[1:i], l) {
+			return i + 2
+		}
+	}
+	return 0
+}
+
+// listedName reports whether a line is only a log level and one name, as
+// in a list of failed suites ("[error] 	com.acme.WidgetSpec"): it names
+// what failed but does not explain it.
+func listedName(t []byte) bool {
+	n := levelPrefix(t)
+	if n == 0 {
+		return false
+	}
+	r := bytes.TrimSpace(t[n:])
+	return len(r) > 0 && bytes.IndexAny(r, " \t:") < 0
 }
 
 // terse reports whether a line only announces that something failed, with

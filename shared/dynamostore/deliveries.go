@@ -132,4 +132,3 @@ func (s *Store) LastDelivery(ctx context.Context, tenant string) (time.Time, err
 	}
 	return time.Unix(0, ns).UTC(), nil
 }
-

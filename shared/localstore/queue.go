@@ -292,4 +292,3 @@ func (s *Store) DeadLetters(ctx context.Context) ([]QueuedMessage, error) {
 	}
 	return out, nil
 }
-

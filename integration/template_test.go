@@ -385,6 +385,7 @@ func TestTemplateParameters(t *testing.T) {
 	want := map[string]any{
 		"JwtIssuer":       nil,
 		"JwtAudience":     nil,
+		"AllowedOrigins":  nil,
 		"TenantClaim":     "tenant_id",
 		"SecretPrefix":    "kitefix/",
 		"BuildkiteApiUrl": "https://api.buildkite.com",
@@ -422,6 +423,21 @@ func TestTemplateSettingsAPI(t *testing.T) {
 	gotAuth := at(tree, "Resources", "HttpApi", "Properties", "Auth", "Authorizers", authName)
 	if diff := cmp.Diff(wantAuth, gotAuth); diff != "" {
 		t.Errorf("default authorizer %s (-want +got):\n%s", authName, diff)
+	}
+
+	// The settings page in the embedding app's origin calls the API with a
+	// bearer token and JSON bodies: CORS from the AllowedOrigins parameter,
+	// with those headers, the API's methods and Retry-After readable.
+	wantCORS := map[string]any{
+		"AllowOrigins":     "!Ref AllowedOrigins",
+		"AllowMethods":     []any{"GET", "PUT", "POST", "DELETE"},
+		"AllowHeaders":     []any{"authorization", "content-type"},
+		"ExposeHeaders":    []any{"retry-after"},
+		"MaxAge":           600,
+		"AllowCredentials": false,
+	}
+	if diff := cmp.Diff(wantCORS, at(tree, "Resources", "HttpApi", "Properties", "CorsConfiguration")); diff != "" {
+		t.Errorf("HttpApi CORS (-want +got):\n%s", diff)
 	}
 
 	var got []string

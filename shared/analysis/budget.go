@@ -1,0 +1,106 @@
+package analysis
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/kitefix/kitefix/shared/buildkite"
+)
+
+// RequestsPerMinute is each token's share of Buildkite's REST limit: the
+// budget every kitefix process that uses the token draws from together.
+const RequestsPerMinute = buildkite.DefaultRequestsPerWindow
+
+// BudgetKey names a token's budget without holding the token: the first
+// 128 bits of its SHA-256, in hex.
+func BudgetKey(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:16])
+}
+
+// BudgetSpentError says the token's requests for this minute are spent and
+// no slot opens before the caller's deadline.
+type BudgetSpentError struct {
+	// Until is when the next minute, and so the next slot, begins.
+	Until time.Time
+}
+
+func (e *BudgetSpentError) Error() string {
+	return fmt.Sprintf("request budget spent until %s", e.Until.UTC().Format(time.RFC3339))
+}
+
+// Is makes the error a context.DeadlineExceeded: the limiter could not wait.
+func (e *BudgetSpentError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// budgetLimiter is a buildkite.Limiter that takes each request from the
+// shared per-minute budget, waiting for the next minute when it is spent,
+// and counts the requests it let through.
+type budgetLimiter struct {
+	budget Budget
+	key    string
+	limit  int
+	now    func() time.Time
+	sleep  func(ctx context.Context, d time.Duration) error
+	sent   atomic.Int64
+}
+
+var _ buildkite.Limiter = (*budgetLimiter)(nil)
+
+func newBudgetLimiter(b Budget, token string, now func() time.Time) *budgetLimiter {
+	return &budgetLimiter{budget: b, key: BudgetKey(token), limit: RequestsPerMinute, now: now, sleep: sleepCtx}
+}
+
+// Wait takes one request from the budget.
+func (l *budgetLimiter) Wait(ctx context.Context) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		now := l.now()
+		window := now.Truncate(time.Minute)
+		if l.budget != nil {
+			ok, err := l.budget.TakeRequest(ctx, l.key, window, l.limit)
+			if err != nil {
+				return fmt.Errorf("take a request from the budget: %w", err)
+			}
+			if !ok {
+				next := window.Add(time.Minute)
+				if dl, has := ctx.Deadline(); has && next.After(dl) {
+					return &BudgetSpentError{Until: next}
+				}
+				if err := l.sleep(ctx, next.Sub(now)); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		l.sent.Add(1)
+		return nil
+	}
+}
+
+// requests is how many requests the limiter let through.
+func (l *budgetLimiter) requests() int { return int(l.sent.Load()) }
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// budgetSpent returns the error's BudgetSpentError, if it has one.
+func budgetSpent(err error) (*BudgetSpentError, bool) {
+	var e *BudgetSpentError
+	ok := errors.As(err, &e)
+	return e, ok
+}

@@ -65,7 +65,7 @@ const (
 	// take a busy lease: short enough to follow a quick holder, long
 	// enough that dozens of waiters do not flood the store.
 	leasePollMin = 5 * time.Millisecond
-	leasePollMax = 100 * time.Millisecond
+	leasePollMax = 250 * time.Millisecond
 )
 
 // RotateCooldown is how soon after one rotation another one is refused as
@@ -326,6 +326,13 @@ func (s *Service) RotateWebhookSecret(ctx context.Context, tenant string) (Recor
 	if rec.State != StateConnected || rec.Webhook == nil {
 		return rec.normalized(), notConnected()
 	}
+	// Refuse a rotation in the cooldown before waiting for the lease: in
+	// a burst of rotations, all but the first end here.
+	if stored, err := s.secrets.GetSecret(ctx, WebhookSecretName(s.secretPrefix, tenant)); err == nil {
+		if keys, err := ParseWebhookKeys(stored); err == nil && s.inCooldown(keys) {
+			return rec.normalized(), rotatedMomentsAgo()
+		}
+	}
 	return s.withLease(ctx, tenant, func() (Record, error) {
 		rec, err := s.load(ctx, tenant)
 		if err != nil {
@@ -349,10 +356,8 @@ func (s *Service) RotateWebhookSecret(ctx context.Context, tenant string) (Recor
 				keys = WebhookKeys{}
 			}
 		}
-		if keys.Previous != "" && now.Before(keys.PreviousUntil.Add(-RotationGrace+RotateCooldown)) {
-			return rec.normalized(), fail(CodeConflict, fmt.Sprintf(
-				"The webhook secret was rotated moments ago by another request; nothing was changed by this one. Use the secret that request returned, or rotate again in %d seconds.",
-				int(RotateCooldown.Seconds())), nil)
+		if s.inCooldown(keys) {
+			return rec.normalized(), rotatedMomentsAgo()
 		}
 		secret, err := s.newWebhookSecret()
 		if err != nil {
@@ -382,6 +387,17 @@ func (s *Service) RotateWebhookSecret(ctx context.Context, tenant string) (Recor
 		rec.Webhook.Secret = secret
 		return rec, nil
 	})
+}
+
+// inCooldown reports whether keys were rotated less than RotateCooldown ago.
+func (s *Service) inCooldown(keys WebhookKeys) bool {
+	return keys.Previous != "" && s.now().Before(keys.PreviousUntil.Add(-RotationGrace+RotateCooldown))
+}
+
+func rotatedMomentsAgo() *Failure {
+	return fail(CodeConflict, fmt.Sprintf(
+		"The webhook secret was rotated moments ago by another request; nothing was changed by this one. Use the secret that request returned, or rotate again in %d seconds.",
+		int(RotateCooldown.Seconds())), nil)
 }
 
 func notConnected() *Failure {

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -45,6 +46,9 @@ type Store interface {
 	// PassedTests returns the tests seen passing on a commit of a pipeline.
 	PassedTests(ctx context.Context, tenant, pipeline, commit string) ([]string, error)
 }
+
+// ErrBadCursor is a listing cursor the store did not make.
+var ErrBadCursor = errors.New("bad cursor")
 
 // Budget counts a token's Buildkite requests per minute across every
 // process that shares the store.

@@ -178,8 +178,6 @@ func decodeAnalysis(item map[string]types.AttributeValue) (analysis.Record, erro
 	return rec, nil
 }
 
-// ErrBadCursor is a cursor this store did not make.
-var ErrBadCursor = errors.New("bad cursor")
 
 // ListAnalyses returns a page of the tenant's analyses, newest first. The
 // cursor is the sort key of the page's last item, base64url-encoded.
@@ -233,7 +231,7 @@ func (s *Analyses) ListAnalyses(ctx context.Context, tenant string, limit int, c
 func decodeCursor(cursor string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(cursor)
 	if err != nil || !strings.HasPrefix(string(b), analysisSK) {
-		return "", ErrBadCursor
+		return "", analysis.ErrBadCursor
 	}
 	return string(b), nil
 }

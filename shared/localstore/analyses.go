@@ -29,8 +29,6 @@ const analysisTimeForm = "20060102T150405.000000000Z"
 
 var _ analysis.Store = (*Store)(nil)
 
-// ErrBadCursor is a cursor this store did not make.
-var ErrBadCursor = errors.New("bad cursor")
 
 func tkey(parts ...string) []byte {
 	var b bytes.Buffer
@@ -195,7 +193,7 @@ func (s *Store) ListAnalyses(ctx context.Context, tenant string, limit int, curs
 	if cursor != "" {
 		b, err := base64.RawURLEncoding.DecodeString(cursor)
 		if err != nil || len(b) == 0 {
-			return nil, "", fmt.Errorf("list analyses: %w", ErrBadCursor)
+			return nil, "", fmt.Errorf("list analyses: %w", analysis.ErrBadCursor)
 		}
 		from = append(slices.Clone(prefix), b...)
 	}

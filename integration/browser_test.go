@@ -27,6 +27,7 @@ import (
 	"github.com/kitefix/kitefix/shared/bkfake"
 	"github.com/kitefix/kitefix/shared/config"
 	"github.com/kitefix/kitefix/shared/connection"
+	"github.com/kitefix/kitefix/shared/localguard"
 	"github.com/kitefix/kitefix/shared/stack"
 	"github.com/kitefix/kitefix/web"
 )
@@ -66,6 +67,7 @@ type pageEnv struct {
 	bk      *bkfake.Server
 	srv     *httptest.Server
 	release chan struct{}
+	inner   http.Handler // the stack's handler, before kitefix serve's guard
 
 	mu        sync.Mutex
 	slowCalls int            // access-token calls made with tokSlow
@@ -123,7 +125,13 @@ func newPageEnv(t *testing.T, wrap func(http.Handler) http.Handler) *pageEnv {
 	if wrap != nil {
 		h = wrap(h)
 	}
-	e.srv.Config.Handler = h
+	e.inner = h
+	// As kitefix serve does: only its own page, at its own address.
+	guarded, err := localguard.New(localguard.Config{Addr: e.srv.Listener.Addr().String(), WebhookBaseURL: cfg.WebhookBaseURL}, h)
+	if err != nil {
+		t.Fatalf("guard: %v", err)
+	}
+	e.srv.Config.Handler = guarded
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 	return e
@@ -436,6 +444,9 @@ func settingsFlow(t *testing.T, e *pageEnv, b *tab) {
 		if !b.evalBool(`document.getElementById("` + id + `").disabled`) {
 			t.Errorf("#%s is enabled while the check runs", id)
 		}
+	}
+	if got := b.visibleText("#connect"); got != "Checking…" {
+		t.Errorf("Connect button while checking = %q, want Checking…", got)
 	}
 	if got := b.visibleText("#result"); !strings.Contains(got, "Checking the token with Buildkite") {
 		t.Errorf("busy result = %q", got)

@@ -43,6 +43,10 @@
     unauthorized: "You are signed out",
     not_connected: "Buildkite is not connected",
     conflict: "Another change came first",
+    forbidden: "Not allowed",
+    unsupported_media_type: "The page sent a request the API does not take",
+    not_found: "Not found",
+    rate_limited: "Too many requests",
     network: "The settings API could not be reached",
   };
   // Failures that say nothing about the token itself.
@@ -118,6 +122,21 @@
     }
   }
 
+  function gatewayError(status) {
+    switch (status) {
+      case 401:
+        return { code: "unauthorized", message: "Your sign-in has expired or was not accepted. Sign in again, then reload this page." };
+      case 403:
+        return { code: "forbidden", message: "This sign-in may not change these settings. Ask an administrator of your organization." };
+      case 404:
+        return { code: "not_found", message: "The settings API does not know this address. Check the page's apiBase." };
+      case 429:
+        return { code: "rate_limited", message: "Too many requests right now. Wait a minute and try again." };
+      default:
+        return { code: "unknown", message: `The settings API answered ${status} with no explanation. Try again in a minute.` };
+    }
+  }
+
   async function request(method, path, body) {
     const headers = { Accept: "application/json", "Content-Type": "application/json" };
     if (typeof cfg.getToken === "function") {
@@ -142,6 +161,10 @@
       data = await res.json();
     } catch (e) {
       data = null;
+    }
+    if (!res.ok && !(data && data.error && data.error.code)) {
+      // An answer from something in front of the API (a gateway, a proxy).
+      data = Object.assign({}, data && data.state ? data : {}, { error: gatewayError(res.status) });
     }
     return { status: res.status, ok: res.ok, data, retryAfter: res.headers.get("Retry-After") };
   }
@@ -301,6 +324,15 @@
     graceEl.replaceChildren(...(graceOn ? ["The previous secret is still accepted until ", timeEl(grace), "."] : []));
   }
 
+  // unknownState: the status could not be read; nothing is offered but
+  // the form, and nothing is claimed about a token.
+  function unknownState() {
+    $("state").textContent = "Status unknown";
+    $("state").dataset.state = "unknown";
+    $("details").hidden = true;
+    $("webhook").hidden = true;
+  }
+
   // renderResult replaces what the last action said.
   function renderResult(node) {
     $("result").replaceChildren(...(node ? [node] : []));
@@ -385,9 +417,24 @@
 
   const actionButtons = ["connect", "verify", "rotate", "disconnect", "token-input"];
 
-  function setBusy(busy, label) {
+  // What the button that started an action says while it runs.
+  const BUSY_LABELS = { connect: "Checking…", verify: "Checking…", rotate: "Making a secret…", disconnect: "Disconnecting…" };
+
+  function setBusy(busy, label, button) {
     page.busy = busy;
-    for (const id of actionButtons) $(id).disabled = busy;
+    for (const id of actionButtons) {
+      const b = $(id);
+      b.disabled = busy;
+      if (b.dataset.idle !== undefined && !busy) {
+        b.textContent = b.dataset.idle;
+        delete b.dataset.idle;
+      }
+    }
+    if (busy && button && BUSY_LABELS[button]) {
+      const b = $(button);
+      b.dataset.idle = b.textContent;
+      b.textContent = BUSY_LABELS[button];
+    }
     $("connection").setAttribute("aria-busy", busy ? "true" : "false");
     if (busy && label) {
       renderResult(el("p", { class: "notice busy", role: "status" }, el("span", { class: "spinner", "aria-hidden": "true" }), label));
@@ -396,16 +443,15 @@
 
   // act runs one action with the page busy; a second click while it runs
   // does nothing.
-  async function act(label, method, path, body, success) {
-    if (page.busy) return;
-    const before = page.rec;
-    setBusy(true, label);
+  async function act(button, label, method, path, body, success) {
+    if (page.busy) return null;
+    setBusy(true, label, button);
     try {
       const res = await request(method, path, body);
       setBusy(false);
       if (res.data && res.data.state) {
         render(res.data, true, res.retryAfter);
-        if (res.ok && success) renderResult(success(res.data, before));
+        if (res.ok && success) renderResult(success(res.data));
       } else if (res.data && res.data.error) {
         renderResult(errorBox(res.data.error, { retryAfter: res.retryAfter }));
       } else {
@@ -442,7 +488,7 @@
       input.focus();
       return;
     }
-    const res = await act("Checking the token with Buildkite…", "PUT", "/v1/integrations/buildkite", { token }, (rec) =>
+    const res = await act("connect", "Checking the token with Buildkite…", "PUT", "/v1/integrations/buildkite", { token }, (rec) =>
       successBox(el("p", { class: "notice-title" }, "Connected to Buildkite"),
         el("p", {}, "kitefix can reach ", (rec.organizations || []).map((o) => o.name || o.slug).join(", ") || "your organization",
           ". Next: set up the webhook below so kitefix hears about failed jobs.")));
@@ -456,7 +502,7 @@
   }
 
   async function verify() {
-    await act("Checking the stored token with Buildkite…", "POST", "/v1/integrations/buildkite/verify", undefined, () =>
+    await act("verify", "Checking the stored token with Buildkite…", "POST", "/v1/integrations/buildkite/verify", undefined, () =>
       successBox(el("p", { class: "notice-title" }, "The token still works"), el("p", {}, "Verified just now.")));
   }
 
@@ -467,7 +513,7 @@
       "Make a new secret");
     if (!ok) return;
     page.secret = "";
-    const res = await act("Making a new webhook secret…", "POST", "/v1/integrations/buildkite/webhook-secret", undefined, () =>
+    const res = await act("rotate", "Making a new webhook secret…", "POST", "/v1/integrations/buildkite/webhook-secret", undefined, () =>
       successBox(el("p", { class: "notice-title" }, "New webhook secret made"),
         el("p", {}, "Copy it below and paste it into Buildkite now. The previous secret keeps working for 24 hours more.")));
     if (res && res.ok) $("secret-value").scrollIntoView({ block: "nearest" });
@@ -479,7 +525,7 @@
       "Explanations already made stay on this page until they age out.",
       "Disconnect");
     if (!ok) return;
-    const res = await act("Disconnecting…", "DELETE", "/v1/integrations/buildkite", undefined, () =>
+    const res = await act("disconnect", "Disconnecting…", "DELETE", "/v1/integrations/buildkite", undefined, () =>
       successBox(el("p", { class: "notice-title" }, "Disconnected"),
         el("p", {}, "The stored token and webhook secret were deleted. Remove the webhook in Buildkite's Notification Services too, and revoke the token at ",
           el("a", { href: TOKEN_SETTINGS, rel: "noopener noreferrer", target: "_blank" }, "API Access Tokens"), " if nothing else uses it.")));
@@ -500,7 +546,9 @@
       let answered = false;
       const onOk = (ev) => { ev.preventDefault(); finish(true); };
       const onCancel = (ev) => { ev.preventDefault(); finish(false); };
-      const onClose = () => finish(false);
+      // A close event queued by an earlier dialog can arrive after this
+      // one opened: only a dialog that is closed has been dismissed.
+      const onClose = () => { if (!dlg.open) finish(false); };
       function finish(yes) {
         if (answered) return;
         answered = true;
@@ -603,14 +651,19 @@
   function actionsList(a) {
     const acts = a.actions || {};
     const items = [];
-    if (acts.annotated) items.push(el("li", {}, "Annotated the build"));
+    if (acts.annotated) {
+      const at = acts.annotated.at;
+      items.push(el("li", {}, "Annotated the build", at ? [" ", timeEl(at)] : ""));
+    } else if (acts.annotation_skipped) {
+      items.push(el("li", {}, "Not annotated: " + acts.annotation_skipped));
+    }
     if (acts.retried && acts.retried.job_id) {
-      items.push(el("li", {}, "Retried the job ", acts.retried.at ? timeEl(acts.retried.at) : "",
-        a.links && a.links.build ? [" (", link(a.links.build + "#" + acts.retried.job_id, "the retry"), ")"] : ""));
+      const r = acts.retried;
+      items.push(el("li", {}, "Retried the job", r.at ? [" ", timeEl(r.at)] : "", r.why ? ": " + r.why : "",
+        a.links && a.links.build ? [" (", link(a.links.build + "#" + r.job_id, "open the retry"), ")"] : ""));
     } else if (acts.retry_skipped) {
       items.push(el("li", {}, "Not retried: " + acts.retry_skipped));
     }
-    if (!acts.annotated && a.state === "analyzed") items.push(el("li", { class: "muted" }, "No annotation (the token lacks write_builds)"));
     return items.length ? el("ul", { class: "acts" }, items) : null;
   }
 
@@ -640,6 +693,12 @@
       body.push(el("div", { class: "tests" }, el("h4", {}, "Failing tests"),
         el("ul", {}, a.failing_tests.slice(0, 20).map((t) => el("li", {}, el("code", {}, t.name),
           t.file ? el("span", { class: "muted" }, " " + t.file + (t.line ? ":" + t.line : "")) : null)))));
+    }
+    if (Array.isArray(a.errors) && a.errors.length > 0) {
+      body.push(el("div", { class: "tests" }, el("h4", {}, "Errors"),
+        el("ul", {}, a.errors.slice(0, 10).map((x) => el("li", {},
+          x.file ? el("code", {}, x.file + (x.line ? ":" + x.line : "") + (x.column ? ":" + x.column : "")) : null,
+          x.message ? (x.file ? " " : "") + x.message : null)))));
     }
     const acts = actionsList(a);
     if (acts) body.push(el("div", { class: "actions-taken" }, el("h4", {}, "What kitefix did"), acts));
@@ -764,10 +823,14 @@
     renderScopes({ state: "not_connected" }, []);
     try {
       const res = await request("GET", "/v1/integrations/buildkite");
-      if (res.data && res.data.state) render(res.data, false, res.retryAfter);
-      else renderResult(errorBox((res.data && res.data.error) || { code: "unknown", message: `The settings API answered ${res.status}. Reload the page in a minute.` }));
+      if (res.data && res.data.state) {
+        render(res.data, false, res.retryAfter);
+      } else {
+        unknownState();
+        renderResult(errorBox((res.data && res.data.error) || { code: "unknown", message: `The settings API answered ${res.status}. Reload the page in a minute.` }));
+      }
     } catch (e) {
-      render({ state: "not_connected" }, false);
+      unknownState();
       renderResult(errorBox({ code: e.code || "network", message: e.message }));
     }
     await loadAnalyses("first");

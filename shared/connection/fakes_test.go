@@ -88,6 +88,9 @@ func (m *memRecords) PutWebhookRoute(_ context.Context, id, tenant string) error
 	if m.failRoute != nil {
 		return m.failRoute
 	}
+	if t, ok := m.routes[id]; ok && t != tenant {
+		return storage.ErrConflict
+	}
 	m.routes[id] = tenant
 	return nil
 }

@@ -103,6 +103,22 @@ func TestFailedConnectUndoesItsWrites(t *testing.T) {
 		}
 	})
 
+	t.Run("webhook id taken by another tenant", func(t *testing.T) {
+		h := newHarness()
+		h.svc.random = zeros{}
+		taken := strings.Repeat("0", 32)
+		h.records.routes[taken] = "other"
+		if _, err := h.svc.Connect(ctx, "t1", goodToken); codeOf(err) != CodeConflict {
+			t.Errorf("Connect: code %q (%v), want conflict", codeOf(err), err)
+		}
+		if h.records.routes[taken] != "other" {
+			t.Errorf("the other tenant's route was undone")
+		}
+		if len(h.secrets.values) != 0 {
+			t.Errorf("left behind %d secrets", len(h.secrets.values))
+		}
+	})
+
 	t.Run("undo fails too", func(t *testing.T) {
 		h := newHarness()
 		if _, err := h.svc.Connect(ctx, "t1", goodToken); err != nil {
@@ -247,4 +263,12 @@ func TestParallelChanges(t *testing.T) {
 			t.Errorf("routes = %v; want only the record's %s", h.records.routes, rec.Webhook.ID)
 		}
 	})
+}
+
+// zeros reads as zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

@@ -168,13 +168,15 @@ func (s *Service) connectLocked(ctx context.Context, tenant, token string, v Ver
 		}
 		hook = &Webhook{ID: id, URL: s.webhookBaseURL + "/hooks/" + id}
 	}
-	undoRoute := func(ctx context.Context) error { return s.records.DeleteWebhookRoute(ctx, hook.ID) }
-	if rec.Webhook == nil {
-		undo.add(undoRoute)
-	}
 	// Put the route even when the record has one: it repairs a route that
 	// went missing, and costs one idempotent write.
-	if err := s.records.PutWebhookRoute(ctx, hook.ID, tenant); err != nil {
+	err = s.records.PutWebhookRoute(ctx, hook.ID, tenant)
+	// A new route is undone if the put may have landed; a conflict means
+	// the id is another tenant's, whose route must stay.
+	if rec.Webhook == nil && !errors.Is(err, storage.ErrConflict) {
+		undo.add(func(ctx context.Context) error { return s.records.DeleteWebhookRoute(ctx, hook.ID) })
+	}
+	if err != nil {
 		return abort(fmt.Errorf("store webhook route: %w", err))
 	}
 	newSecret, err := s.ensureWebhookSecret(ctx, tenant, &undo)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -29,13 +30,15 @@ type API interface {
 // Store implements connection.Secrets on Secrets Manager.
 type Store struct {
 	client API
+	// sleep pauses between retries; tests replace it.
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 var _ connection.Secrets = (*Store)(nil)
 
 // New returns a Store that uses client.
 func New(client API) *Store {
-	return &Store{client: client}
+	return &Store{client: client, sleep: sleep}
 }
 
 // Error codes of Secrets Manager. They are matched on ErrorCode() rather
@@ -50,10 +53,43 @@ const (
 // CreateSecret when there is no such secret yet. When a concurrent writer
 // creates it first, the value is put again.
 //
-// A secret scheduled for deletion (by someone else: DeleteSecret here
-// deletes at once) is not restored; its name stays unusable until the
-// deletion completes, and PutSecret returns storage.ErrUnavailable.
+// A secret scheduled for deletion is not restored. DeleteSecret here
+// deletes at once, but Secrets Manager finishes a deletion in the
+// background: a put right after a delete (a connect after a disconnect)
+// finds the name still scheduled for deletion, so PutSecret retries with
+// back-off, as Secrets Manager advises, for a few seconds. A name still
+// scheduled for deletion after that (deleted by someone else with a
+// recovery window) returns storage.ErrUnavailable.
 func (s *Store) PutSecret(ctx context.Context, name, value string) error {
+	pause := deletionPauseMin
+	var err error
+	for attempt := 0; ; attempt++ {
+		err = s.put(ctx, name, value)
+		if !scheduledForDeletion(err) || attempt == deletionRetries {
+			break
+		}
+		if serr := s.sleep(ctx, pause); serr != nil {
+			break
+		}
+		pause = min(2*pause, deletionPauseMax)
+	}
+	if err != nil {
+		// Never storage.ErrNotFound: a put has nothing to find.
+		return fmt.Errorf("put secret %s: %w: %w", name, storage.ErrUnavailable, err)
+	}
+	return nil
+}
+
+// Back-off while a deleted name is still scheduled for deletion: Secrets
+// Manager usually finishes a forced deletion within a second or two; the
+// retries wait about 5 s in all, well inside a request's time.
+const (
+	deletionRetries  = 8
+	deletionPauseMin = 100 * time.Millisecond
+	deletionPauseMax = time.Second
+)
+
+func (s *Store) put(ctx context.Context, name, value string) error {
 	err := s.putValue(ctx, name, value)
 	if hasCode(err, codeNotFound) {
 		_, err = s.client.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
@@ -64,11 +100,24 @@ func (s *Store) PutSecret(ctx context.Context, name, value string) error {
 			err = s.putValue(ctx, name, value)
 		}
 	}
-	if err != nil {
-		// Never storage.ErrNotFound: a put has nothing to find.
-		return fmt.Errorf("put secret %s: %w: %w", name, storage.ErrUnavailable, err)
+	return err
+}
+
+// scheduledForDeletion reports whether err says the secret is scheduled
+// for deletion (an InvalidRequestException about deletion).
+func scheduledForDeletion(err error) bool {
+	return hasCode(err, codeInvalidRequest) && isGone(err)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
-	return nil
 }
 
 func (s *Store) putValue(ctx context.Context, name, value string) error {

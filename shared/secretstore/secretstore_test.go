@@ -3,8 +3,10 @@ package secretstore
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -84,7 +86,10 @@ func TestPutSecret(t *testing.T) {
 		{"existing secret", nil, []string{"Put"}, nil},
 		{"new secret", map[string][]error{"Put": {errNotFound}}, []string{"Put", "Create"}, nil},
 		{"created by another writer meanwhile", map[string][]error{"Put": {errNotFound}, "Create": {errExists}}, []string{"Put", "Create", "Put"}, nil},
-		{"scheduled for deletion", map[string][]error{"Put": {errScheduled}}, []string{"Put"}, storage.ErrUnavailable},
+		{"deletion finishing", map[string][]error{"Put": {errScheduled, errScheduled, errNotFound}}, []string{"Put", "Put", "Put", "Create"}, nil},
+		{"deletion finishing between put and create", map[string][]error{"Put": {errNotFound}, "Create": {errScheduled}}, []string{"Put", "Create", "Put"}, nil},
+		{"scheduled for deletion throughout", map[string][]error{"Put": slices.Repeat([]error{errScheduled}, deletionRetries+1)},
+			slices.Repeat([]string{"Put"}, deletionRetries+1), storage.ErrUnavailable},
 		{"throttled", map[string][]error{"Put": {errThrottled}}, []string{"Put"}, storage.ErrUnavailable},
 		{"create throttled", map[string][]error{"Put": {errNotFound}, "Create": {errThrottled}}, []string{"Put", "Create"}, storage.ErrUnavailable},
 	}
@@ -94,7 +99,13 @@ func TestPutSecret(t *testing.T) {
 			if f.errs == nil {
 				f.errs = map[string][]error{}
 			}
-			err := New(f).PutSecret(context.Background(), "kitefix/t/buildkite-api-token", value)
+			s := New(f)
+			var slept time.Duration
+			s.sleep = func(_ context.Context, d time.Duration) error { slept += d; return nil }
+			err := s.PutSecret(context.Background(), "kitefix/t/buildkite-api-token", value)
+			if slept > 6*time.Second {
+				t.Errorf("PutSecret waited %s in all, want at most 6s", slept)
+			}
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Errorf("PutSecret: got error %v, want %v", err, tt.wantErr)
 			}

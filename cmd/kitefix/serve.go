@@ -17,12 +17,14 @@ import (
 	"github.com/kitefix/kitefix/web"
 )
 
-// runServe implements `kitefix serve [--addr 127.0.0.1:8080] [--data DIR]`.
+// runServe implements `kitefix serve [--addr 127.0.0.1:8080] [--data DIR]
+// [--reconcile-every 15m]`.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
 	data := fs.String("data", ".kitefix", "directory of the embedded database and its key file")
+	reconcileEvery := fs.Duration("reconcile-every", 15*time.Minute, "how often to look for failed jobs no webhook brought (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -55,6 +57,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return 1
 	}
 	defer local.Close()
+
+	// The analyze worker stops after the server: in-flight jobs finish or
+	// go back to the durable queue before the store closes.
+	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	workerDone := make(chan struct{})
+	go func() {
+		defer close(workerDone)
+		local.RunWorker(workerCtx, *reconcileEvery)
+	}()
+	defer func() {
+		stopWorker()
+		<-workerDone
+	}()
 
 	// Only this server's own page, at its own address, may use it: any page
 	// the browser opens can send requests to 127.0.0.1.

@@ -511,3 +511,6 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// Logger is the worker's logger.
+func (w *Worker) Logger() *slog.Logger { return w.log }

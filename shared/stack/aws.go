@@ -25,13 +25,16 @@ func AWSConnect(ctx context.Context, cfg config.Config, log *slog.Logger) (http.
 	if err != nil {
 		return nil, fmt.Errorf("load AWS config: %w", err)
 	}
+	ddb := dynamodb.NewFromConfig(awsCfg)
 	svc := connection.NewService(connection.Config{
-		Records:        dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName),
+		Records:        dynamostore.New(ddb, cfg.TableName),
 		Secrets:        secretstore.New(secretsmanager.NewFromConfig(awsCfg)),
 		Buildkite:      BuildkiteClients(cfg, log),
 		SecretPrefix:   cfg.SecretPrefix,
 		WebhookBaseURL: cfg.WebhookBaseURL,
 		Logger:         log,
 	})
-	return settingsapi.New(svc, log), nil
+	api := settingsapi.New(svc, log)
+	api.ServeAnalyses(dynamostore.NewAnalyses(ddb, cfg.TableName))
+	return api, nil
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/kitefix/kitefix/shared/analysis"
 	"github.com/kitefix/kitefix/shared/config"
 	"github.com/kitefix/kitefix/shared/connection"
 	"github.com/kitefix/kitefix/shared/localstore"
@@ -18,6 +19,11 @@ const LocalTenant = "local"
 type Local struct {
 	Handler http.Handler
 	store   *localstore.Store
+	// worker analyzes queued failed jobs; pool runs it over the embedded
+	// queue; queue sends to that queue and wakes the pool.
+	worker *analysis.Worker
+	pool   *analysis.Pool
+	queue  wakingQueue
 }
 
 // OpenLocal opens the embedded store in dataDir and builds the local
@@ -37,6 +43,8 @@ func OpenLocal(dataDir string, cfg config.Config, log *slog.Logger, page http.Ha
 		Logger:         log,
 	})
 	api := settingsapi.New(svc, log)
+	api.ServeAnalyses(store)
+	worker, pool, queue := localWorker(store, svc, cfg, log)
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api.ServeHTTP(w, r.WithContext(settingsapi.WithTenant(r.Context(), LocalTenant)))
@@ -56,7 +64,7 @@ func OpenLocal(dataDir string, cfg config.Config, log *slog.Logger, page http.Ha
 			page.ServeHTTP(w, r)
 		}))
 	}
-	return &Local{Handler: mux, store: store}, nil
+	return &Local{Handler: mux, store: store, worker: worker, pool: pool, queue: queue}, nil
 }
 
 // Close closes the embedded store.

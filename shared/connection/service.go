@@ -22,6 +22,9 @@ import (
 // (Records.TakeLease) around its storage writes, orders the writes so the
 // record is written last, and undoes its earlier writes when a later one
 // fails. The slow part, asking Buildkite, happens before the lease is taken.
+// The record write is conditional on the version read under the lease, so
+// a holder that outlived its lease (LeaseTTL) cannot overwrite the record
+// of the one that took over; it undoes its writes and answers conflict.
 type Service struct {
 	records        Records
 	secrets        Secrets

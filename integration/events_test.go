@@ -40,12 +40,15 @@ var sampleEvents = map[string]func() any{
 	"webhook-build-finished-failed.json": func() any { return new(events.LambdaFunctionURLRequest) },
 	"webhook-bad-signature.json":         func() any { return new(events.LambdaFunctionURLRequest) },
 	"analyze-sqs.json":                   func() any { return new(events.SQSEvent) },
+	"analyze-sqs-build.json":             func() any { return new(events.SQSEvent) },
+	"analyze-sqs-poison.json":            func() any { return new(events.SQSEvent) },
 	"analyze-schedule.json":              func() any { return new(events.EventBridgeEvent) },
 }
 
 // queueMessage is the message the webhook function enqueues for analyze
 // (DESIGN 3.3).
 type queueMessage struct {
+	Kind        string    `json:"kind"`
 	TenantID    string    `json:"tenant_id"`
 	Org         string    `json:"org"`
 	Pipeline    string    `json:"pipeline"`

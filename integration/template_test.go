@@ -635,9 +635,9 @@ func TestTemplatePoliciesAreScoped(t *testing.T) {
 	grant(webhook, tableARN, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
 	grant(webhook, secretARN, "secretsmanager:GetSecretValue")
 	grant(webhook, queueARN, "sqs:SendMessage")
-	grant(analyze, tableARN, crud...)
+	grant(analyze, tableARN, append(crud, "dynamodb:Scan")...)
 	grant(analyze, secretARN, "secretsmanager:GetSecretValue")
-	grant(analyze, queueARN, "sqs:SendMessage")
+	grant(analyze, queueARN, "sqs:SendMessage", "sqs:ChangeMessageVisibility")
 	want := map[string]map[string][]string{connectFn: connect, webhookFn: webhook, analyzeFn: analyze}
 
 	for _, name := range functionIDs {

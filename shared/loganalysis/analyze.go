@@ -47,6 +47,7 @@ type analyzer struct {
 	segStart int64 // the first line of the current segment
 	section  string
 	command  string
+	reportAt int64 // the line that opened a Travis exit report spanning lines, or 0
 
 	open     *cluster
 	clusters []*cluster
@@ -123,6 +124,7 @@ func (a *analyzer) line(raw []byte) {
 	case (k == kindHeader || k == kindCommand) && !textLike(c):
 		k = kindText // binary data that happens to start like one
 	}
+	k = a.travisReport(k, c)
 	if k != kindText && (k != kindBlank || a.agentCl != nil) {
 		a.agentStep(k, c, 0)
 	}
@@ -249,9 +251,10 @@ func (a *analyzer) score(l *textLine) (score int, prop bool) {
 
 // ordinary reports whether a line that looks like a failure is ordinary
 // output: it went well, will be tried again, only warns, does not count
-// (skipped, pending, expected to fail), or the passing run printed it too.
+// (skipped, pending, expected to fail), reports progress, or the passing run
+// printed it too.
 func ordinary(l *textLine) bool {
-	return l.known || l.skip || l.f&fRetry != 0 || passed(l.t) || warningAnnotation(l.t)
+	return l.known || l.skip || l.f&fRetry != 0 || passed(l.t) || warningAnnotation(l.t) || progressLine(l.t)
 }
 
 // leveledContinuation reports whether a line carries on the failure above
@@ -309,6 +312,35 @@ func (a *analyzer) place(l *textLine, score int, prop bool) {
 		}
 		a.open.named = a.open.named || a.lineNamed
 	}
+}
+
+// maxReportLines bounds how far a Travis exit report whose command spans
+// lines is followed: a quoted script longer than that is not one.
+const maxReportLines = 200
+
+// travisReport keeps the body of a Travis exit report whose command spans
+// lines out of the output: Travis prints
+//
+//	The command "case "$X" in
+//	  a) make ;;
+//	esac
+//	" exited with 1.
+//
+// and the lines in between are the script, not what it printed.
+func (a *analyzer) travisReport(k lineKind, c []byte) lineKind {
+	switch {
+	case a.reportAt > 0 && (k == kindExit || a.ln-a.reportAt > maxReportLines):
+		a.reportAt = 0
+	case a.reportAt > 0 && (k == kindText || k == kindBlank):
+		return kindNoise
+	case k == kindNoise && bytes.HasPrefix(c, []byte("travis_")) || k == kindText && bytes.HasPrefix(c, []byte("The command \"")):
+		if i := bytes.Index(c, []byte("The command \"")); i >= 0 && !bytes.Contains(c[i:], []byte("\" exited with ")) &&
+			!bytes.Contains(c[i:], []byte("\" failed ")) {
+			a.reportAt = a.ln
+			return kindNoise
+		}
+	}
+	return k
 }
 
 // reportTo runs report, which records a failure report, for the segment the

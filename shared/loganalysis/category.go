@@ -53,6 +53,9 @@ var categoryHints = []struct {
 	{voteLint, 3, "lint"}, {voteLint, 3, "offense"}, {voteLint, 2, "prettier"}, {voteLint, 2, "style"},
 	{voteLint, 2, "would reformat"}, {voteLint, 2, "problems ("}, {voteLint, 3, "rubocop"},
 	{voteLint, 3, "flake8"}, {voteLint, 3, "shellcheck"}, {voteLint, 2, "format"},
+	// Link checkers, formatters and import sorters say so in their findings.
+	{voteLint, 3, "broken link"}, {voteLint, 3, "dead link"}, {voteLint, 3, "duplicate link"},
+	{voteLint, 3, "gofmt"}, {voteLint, 3, "goimports"}, {voteLint, 3, "standard:"},
 	// Dependencies and fetching.
 	{voteDependency, 3, "could not resolve"}, {voteDependency, 3, "unable to resolve"},
 	{voteDependency, 3, "no matching version"}, {voteDependency, 3, "could not find a version"},
@@ -70,7 +73,7 @@ var categoryHints = []struct {
 	{voteDependency, 3, "no module named"}, {voteDependency, 3, "modulenotfounderror"},
 	{voteDependency, 2, "importerror"}, {voteDependency, 3, "cannot find module"},
 	// Configuration.
-	{voteConfig, 2, "no such file or directory"}, {voteConfig, 5, "command not found"}, {voteConfig, 3, "unbound variable"},
+	{voteConfig, 2, "no such file or directory"}, {voteConfig, 8, "command not found"}, {voteConfig, 3, "unbound variable"},
 	{voteConfig, 2, "configuration"}, {voteConfig, 2, "config"}, {voteConfig, 2, "unknown option"},
 	{voteConfig, 2, "unrecognized"}, {voteConfig, 3, "environment variable"},
 	{voteConfig, 2, "permission denied"}, {voteConfig, 2, "not defined"}, {voteConfig, 2, "yaml"},
@@ -150,5 +153,39 @@ func (g *globalSignals) scan(t []byte, f feature) {
 		g.timeout = true
 	case f&fProblem != 0 && bytes.Contains(t, []byte("No space left on device")):
 		g.disk = true
+	}
+}
+
+// commandHints are words in the failing command or its log group that name
+// a kind of check: a linter, formatter, link or content checker run by name
+// says what its failure is. Test runners are not listed: "npm test" and
+// "make check" run linters as often as tests.
+var commandHints = []struct {
+	cat    int
+	w      int
+	phrase string
+}{
+	{voteLint, 3, "lint"}, {voteLint, 3, "rubocop"}, {voteLint, 3, "prettier"}, {voteLint, 3, "stylelint"},
+	{voteLint, 3, "awesome_bot"}, {voteLint, 3, "markdown"}, {voteLint, 3, "gofmt"}, {voteLint, 3, "goimports"},
+	{voteLint, 3, "flake8"}, {voteLint, 3, "black --check"}, {voteLint, 3, "shellcheck"}, {voteLint, 3, "spell"},
+	{voteLint, 2, "integrity"}, {voteLint, 2, "format"}, {voteLint, 2, "style"},
+}
+
+// voteCommand adds the hints in the failing command and log group to votes.
+func voteCommand(votes *[numVotes]int, command, section string) {
+	var buf [512]byte
+	n := copy(buf[:], command)
+	n += copy(buf[n:], " ")
+	n += copy(buf[n:], section)
+	low := buf[:n]
+	for i, c := range low {
+		if c >= 'A' && c <= 'Z' {
+			low[i] = c + 32
+		}
+	}
+	for _, h := range commandHints {
+		if bytes.Contains(low, []byte(h.phrase)) {
+			votes[h.cat] += h.w
+		}
 	}
 }

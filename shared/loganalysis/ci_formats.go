@@ -162,6 +162,9 @@ func stripAnnotation(b []byte) []byte {
 // warningAnnotation reports whether t is a GitHub Actions warning
 // annotation, which never explains a failure by itself.
 func warningAnnotation(t []byte) bool {
+	if len(t) > 3 && t[0] == 'W' && t[1] == ':' && t[2] == ' ' {
+		return true // apt's warning level: "W: GPG error: ..."
+	}
 	_, _, level := annotation(t)
 	return level == 1
 }

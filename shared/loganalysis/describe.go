@@ -63,6 +63,11 @@ func listFor[T any](items []found[T], seg int) []T {
 	return out
 }
 
+// failingTestVotes is what a named failing test adds to the test category:
+// more than the strongest single hint of another category (5), so the
+// network or time a failing test's output mentions does not outvote it.
+const failingTestVotes = 8
+
 // category decides the failure category: whole-job signs first, then what
 // the excerpt's lines and the found tests and errors say.
 func (a *analyzer) category(res *Result, best *cluster) Category {
@@ -92,10 +97,13 @@ func (a *analyzer) category(res *Result, best *cluster) Category {
 			voteCategories(&votes, []byte(l))
 		}
 	}
+	voteCommand(&votes, best.command, best.section)
 	crashed := votes[voteCrash] > 0
 	outside := crashVotes(&votes, best.votes, res, best)
 	if len(res.FailingTests) > 0 {
-		votes[voteTest] += 6
+		// A named failing test outweighs what its output mentions: a test
+		// that fails on a flaky network or a slow server is still a test.
+		votes[voteTest] += failingTestVotes
 	}
 	if len(res.Errors) > 0 && votes[voteLint] == 0 && !crashed {
 		// Error locations are compiler diagnostics, unless the

@@ -263,6 +263,35 @@ func listedName(t []byte) bool {
 	return len(r) > 0 && bytes.IndexAny(r, " \t:") < 0
 }
 
+// progressLine reports whether a line starts with a build tool's progress
+// counter, "[ 42 of 147] Compiling Text.Pandoc.Error" (GHC) or
+// "[12/40] Building CXX object src/error.cc.o" (Ninja, CMake): it names what
+// is being built, and a name is not a failure.
+func progressLine(t []byte) bool {
+	if len(t) < 6 || t[0] != '[' {
+		return false
+	}
+	i := 1
+	for i < len(t) && t[i] == ' ' {
+		i++
+	}
+	n := digits(t[i:])
+	if n == 0 {
+		return false
+	}
+	i += n
+	switch {
+	case bytes.HasPrefix(t[i:], []byte(" of ")):
+		i += 4
+	case i < len(t) && t[i] == '/':
+		i++
+	default:
+		return false
+	}
+	n = digits(t[i:])
+	return n > 0 && i+n+1 < len(t) && t[i+n] == ']' && t[i+n+1] == ' '
+}
+
 // terse reports whether a line only announces that something failed, with
 // at most two other words: "*** Failed ***", "TEST FAILURE", "Failures:",
 // "rake aborted!". Such lines head or close a failure; they do not explain it.

@@ -36,6 +36,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/kitefix/kitefix/shared/loganalysis"
@@ -77,6 +78,7 @@ type score struct {
 	excerpts     []loganalysis.Excerpt
 	gold         [2]int64
 	category     string
+	summary      string
 }
 
 func main() {
@@ -129,8 +131,20 @@ func run(ctx context.Context, dir string, loro, verbose bool, worst int, w io.Wr
 	}
 	if verbose {
 		listWorst(w, scores, worst)
+		listMiscategorized(w, samples, scores)
 	}
 	return nil
+}
+
+// listMiscategorized lists the high-confidence rows whose predicted
+// category differs from the reviewed one.
+func listMiscategorized(w io.Writer, samples []sample, scores []score) {
+	fmt.Fprintln(w, "\nhigh-confidence rows categorized differently:")
+	for i, s := range samples {
+		if s.conf == "high" && scores[i].category != s.category {
+			fmt.Fprintf(w, "  %-45s %-10s got %-10s %.90q\n", s.ID, s.category, scores[i].category, scores[i].summary)
+		}
+	}
 }
 
 func loadSamples(dir string) ([]sample, error) {
@@ -219,27 +233,26 @@ const defaultMaxLines = 40
 
 func defaultPoint() point { return point{loganalysis.DefaultTuning(), defaultMaxLines} }
 
-// grid is the small set of settings leave-one-repository-out fits over: each
-// ranking weight at, below and above its default (half, default, one and a
-// half times), the excerpt length at the default and at half of it. The
-// default comes first, so ties keep it.
+// grid is the small set of settings leave-one-repository-out fits over (24
+// points): the first-cause bonus at half, one and one and a half times its
+// default, the last-failure bonus at one and one and a half times, the
+// nearness bonuses at one and half times, and the excerpt length at the
+// default and at half of it. The default comes first, so ties keep it.
 func grid() []point {
 	d := loganalysis.DefaultTuning()
 	out := []point{defaultPoint()}
 	for _, first := range []float64{d.FirstBonus, d.FirstBonus / 2, d.FirstBonus * 1.5} {
-		for _, last := range []float64{d.LastFailBonus, d.LastFailBonus / 2, d.LastFailBonus * 1.5} {
-			for _, long := range []float64{d.LongPenalty, 0, d.LongPenalty * 2} {
-				for _, near := range []float64{1, 0.5, 1.5} {
-					for _, maxLines := range []int{defaultMaxLines, defaultMaxLines / 2} {
-						t := d
-						t.FirstBonus, t.LastFailBonus, t.LongPenalty = first, last, long
-						for i := range t.NearBonus {
-							t.NearBonus[i] = d.NearBonus[i] * near
-						}
-						p := point{t, maxLines}
-						if p != out[0] {
-							out = append(out, p)
-						}
+		for _, last := range []float64{d.LastFailBonus, d.LastFailBonus * 1.5} {
+			for _, near := range []float64{1, 0.5} {
+				for _, maxLines := range []int{defaultMaxLines, defaultMaxLines / 2} {
+					t := d
+					t.FirstBonus, t.LastFailBonus = first, last
+					for i := range t.NearBonus {
+						t.NearBonus[i] = d.NearBonus[i] * near
+					}
+					p := point{t, maxLines}
+					if p != out[0] {
+						out = append(out, p)
 					}
 				}
 			}
@@ -270,12 +283,22 @@ func evalAll(ctx context.Context, samples []sample, p point) ([]score, error) {
 func leaveOneRepoOut(ctx context.Context, samples []sample) ([]score, map[string]int, error) {
 	pts := grid()
 	table := make([][]score, len(pts))
+	// Two workers: enough to halve the wait, few enough for a shared
+	// machine.
+	errs := make([]error, len(pts))
+	sem := make(chan struct{}, 2)
+	var wg sync.WaitGroup
 	for i, p := range pts {
-		s, err := evalAll(ctx, samples, p)
-		if err != nil {
-			return nil, nil, err
-		}
-		table[i] = s
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			table[i], errs[i] = evalAll(ctx, samples, p)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
 	}
 	repos := map[string]bool{}
 	for _, s := range samples {
@@ -330,7 +353,7 @@ func scoreOf(l label, res loganalysis.Result) score {
 		}
 	}
 	s := score{id: l.ID, language: l.Language, lines: int64(len(pred)), excerpts: res.Excerpts,
-		gold: [2]int64{l.GoldStartLine, l.GoldEndLine}, hit: tp > 0, category: string(res.Category)}
+		gold: [2]int64{l.GoldStartLine, l.GoldEndLine}, hit: tp > 0, category: string(res.Category), summary: res.Summary}
 	if len(pred) > 0 {
 		s.p = float64(tp) / float64(len(pred))
 	}

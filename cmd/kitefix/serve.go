@@ -44,7 +44,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return 1
 	}
 	url := "http://" + ln.Addr().String()
-	if cfg.WebhookBaseURL == "" {
+	webhookBaseSet := cfg.WebhookBaseURL != ""
+	if !webhookBaseSet {
 		cfg.WebhookBaseURL = url
 	}
 	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
@@ -88,6 +89,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(stdout, "kitefix serving on %s (data in %s)\n", url, *data)
+	if webhookBaseSet {
+		fmt.Fprintf(stdout, "Buildkite webhooks: %s/hooks/<webhook id> (WEBHOOK_BASE_URL)\n", cfg.WebhookBaseURL)
+	} else {
+		fmt.Fprintf(stdout, "Buildkite webhooks: %s/hooks/<webhook id> is reachable only from this machine;\n"+
+			"  Buildkite can reach it only through a tunnel: start one to %s and restart with\n"+
+			"  WEBHOOK_BASE_URL set to the tunnel's https URL.\n", url, url)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

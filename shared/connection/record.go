@@ -75,6 +75,12 @@ type Webhook struct {
 	ID     string `json:"-"`
 	URL    string `json:"url"`
 	Secret string `json:"secret,omitempty"`
+	// Events and Signature say what else to set in Buildkite's webhook
+	// settings (see WebhookEvents); they are not stored.
+	Events    []string `json:"events,omitempty"`
+	Signature string   `json:"signature,omitempty"`
+	// LastDeliveryAt is when the webhook last delivered (see DeliveryLog).
+	LastDeliveryAt *time.Time `json:"last_delivery_at,omitempty"`
 }
 
 // Error is a failure a person can act on.

@@ -116,7 +116,9 @@ func (s *Service) Status(ctx context.Context, tenant string) (Record, error) {
 	if err != nil {
 		return Record{State: StateNotConnected}.normalized(), err
 	}
-	return rec.normalized(), nil
+	rec = rec.normalized()
+	s.withLastDelivery(ctx, tenant, &rec)
+	return rec, nil
 }
 
 // Connect verifies token with Buildkite and, when it passes, stores it and
@@ -638,6 +640,7 @@ func (rec Record) normalized() Record {
 	}
 	if rec.Webhook != nil {
 		w := *rec.Webhook
+		w.withSettings()
 		rec.Webhook = &w
 	}
 	return rec

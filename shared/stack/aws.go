@@ -9,12 +9,15 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/kitefix/kitefix/shared/config"
 	"github.com/kitefix/kitefix/shared/connection"
 	"github.com/kitefix/kitefix/shared/dynamostore"
+	"github.com/kitefix/kitefix/shared/ingest"
 	"github.com/kitefix/kitefix/shared/secretstore"
 	"github.com/kitefix/kitefix/shared/settingsapi"
+	"github.com/kitefix/kitefix/shared/sqsqueue"
 )
 
 // AWSConnect builds the settings API over DynamoDB and Secrets Manager. The
@@ -37,4 +40,23 @@ func AWSConnect(ctx context.Context, cfg config.Config, log *slog.Logger) (http.
 	api := settingsapi.New(svc, log)
 	api.ServeAnalyses(dynamostore.NewAnalyses(ddb, cfg.TableName))
 	return api, nil
+}
+
+// AWSWebhook builds the webhook handler over DynamoDB (routes, status
+// records, delivery claims), Secrets Manager (webhook keys) and SQS (the
+// analyze queue at QUEUE_URL).
+func AWSWebhook(ctx context.Context, cfg config.Config, log *slog.Logger) (*ingest.Handler, error) {
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS config: %w", err)
+	}
+	store := dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName)
+	return ingest.New(ingest.Config{
+		Routes:       store,
+		Secrets:      secretstore.New(secretsmanager.NewFromConfig(awsCfg)),
+		Deliveries:   store,
+		Queue:        sqsqueue.New(sqs.NewFromConfig(awsCfg), cfg.QueueURL),
+		SecretPrefix: cfg.SecretPrefix,
+		Logger:       log,
+	}), nil
 }

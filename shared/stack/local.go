@@ -8,6 +8,7 @@ import (
 	"github.com/kitefix/kitefix/shared/analysis"
 	"github.com/kitefix/kitefix/shared/config"
 	"github.com/kitefix/kitefix/shared/connection"
+	"github.com/kitefix/kitefix/shared/ingest"
 	"github.com/kitefix/kitefix/shared/localstore"
 	"github.com/kitefix/kitefix/shared/settingsapi"
 )
@@ -49,11 +50,14 @@ func OpenLocal(dataDir string, cfg config.Config, log *slog.Logger, page http.Ha
 	mux.Handle("/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api.ServeHTTP(w, r.WithContext(settingsapi.WithTenant(r.Context(), LocalTenant)))
 	}))
-	mux.HandleFunc("POST /hooks/{id}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintln(w, `{"error":"webhook ingest is not enabled in this build"}`)
-	})
+	mux.Handle("/hooks/{id}", ingest.New(ingest.Config{
+		Routes:       store,
+		Secrets:      store,
+		Deliveries:   store,
+		Queue:        queue,
+		SecretPrefix: cfg.SecretPrefix,
+		Logger:       log,
+	}))
 	if page != nil {
 		mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {

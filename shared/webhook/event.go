@@ -15,9 +15,6 @@ const (
 	EventJobFinished   = "job.finished"
 )
 
-// Subscribed lists the events to select in Buildkite's webhook settings.
-var Subscribed = []string{EventPing, EventBuildFinished, EventJobFinished}
-
 // Event is one webhook payload. Which fields are set depends on the event:
 // ping carries service and organization; build.* carry build and pipeline;
 // job.* carry job, build and pipeline. All carry sender.

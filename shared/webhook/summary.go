@@ -353,6 +353,19 @@ func (p *parser) rawString() (string, error) {
 		}
 		end, escaped := i+q, false
 		for k := i; k < end; k++ {
+			// Skip eight plain bytes at a time.
+			for k+8 <= end {
+				w := p.s[k : k+8]
+				x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+					uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+				if special8(x) {
+					break
+				}
+				k += 8
+			}
+			if k >= end {
+				break
+			}
 			c := p.s[k]
 			if c < 0x20 {
 				p.i = k
@@ -378,6 +391,21 @@ func (p *parser) rawString() (string, error) {
 			return p.s[start:p.i], nil
 		}
 	}
+}
+
+// SWAR constants: one in each byte, and each byte's top bit.
+const (
+	ones = 0x0101010101010101
+	tops = 0x8080808080808080
+)
+
+// special8 reports whether any of the eight bytes of x is a control
+// character or a backslash: the bytes a string scan must stop at (quotes
+// are found before).
+func special8(x uint64) bool {
+	b := x ^ (ones * '\\')
+	// (v - ones*n) &^ v & tops is non-zero when some byte of v is below n.
+	return ((x-ones*0x20)&^x|(b-ones)&^b)&tops != 0
 }
 
 // escapeLen returns the length of the escape sequence at the start of

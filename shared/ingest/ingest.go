@@ -1,0 +1,382 @@
+// Package ingest receives Buildkite webhook deliveries: it finds the tenant
+// behind the webhook id, authenticates the delivery with the tenant's
+// webhook secret, reads the payload, decides whether it names failed work,
+// and queues that work once. The same Handler serves the Lambda function URL
+// and `POST /hooks/{id}` on `kitefix serve`.
+//
+// Every delivery gets one log line (tenant, event, outcome, status,
+// duration, and the org, pipeline, build and job when known) and one of the
+// answers in the status table (see statusOf).
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/kitefix/kitefix/shared/connection"
+	"github.com/kitefix/kitefix/shared/queue"
+	"github.com/kitefix/kitefix/shared/storage"
+	"github.com/kitefix/kitefix/shared/webhook"
+)
+
+// MaxBody is the largest delivery accepted. Buildkite's payloads are a few
+// KiB; a mebibyte leaves room for big build metadata while bounding the
+// work an unauthenticated caller can ask for.
+const MaxBody = 1 << 20
+
+// ClaimTTL is how long a queued delivery's claim lasts: far longer than
+// Buildkite redelivers or the reconcile pass looks back, and the item
+// expires by itself afterwards.
+const ClaimTTL = 7 * 24 * time.Hour
+
+// Routes finds the tenant behind a webhook id and its status record.
+type Routes interface {
+	WebhookTenant(ctx context.Context, webhookID string) (string, error)
+	GetConnection(ctx context.Context, tenant string) (connection.Record, error)
+}
+
+// Secrets reads the tenant's webhook keys.
+type Secrets interface {
+	GetSecret(ctx context.Context, name string) (string, error)
+}
+
+// Deliveries records which work is queued, so a delivery seen twice is
+// queued once, and when each tenant's webhook last delivered.
+type Deliveries interface {
+	// ClaimDelivery returns storage.ErrConflict when an unexpired claim
+	// exists.
+	ClaimDelivery(ctx context.Context, tenant, key string, expires time.Time) error
+	// ReleaseDelivery undoes a claim; a missing one is fine.
+	ReleaseDelivery(ctx context.Context, tenant, key string) error
+	// NoteDelivery records that tenant's webhook delivered at at.
+	NoteDelivery(ctx context.Context, tenant string, at time.Time) error
+}
+
+// Queue takes messages for the analyze function.
+type Queue interface {
+	Send(ctx context.Context, body []byte, dedupeID string) error
+}
+
+// Config wires a Handler. Everything but Now and Logger is required.
+type Config struct {
+	Routes       Routes
+	Secrets      Secrets
+	Deliveries   Deliveries
+	Queue        Queue
+	SecretPrefix string // default "kitefix/"
+	Now          func() time.Time
+	Logger       *slog.Logger
+}
+
+// Handler handles webhook deliveries. It is safe for concurrent use; it
+// keeps webhook keys for at most keyTTL.
+type Handler struct {
+	cfg   Config
+	keys  *keyCache
+	noted *noteThrottle
+}
+
+// New returns a Handler over cfg.
+func New(cfg Config) *Handler {
+	if cfg.SecretPrefix == "" {
+		cfg.SecretPrefix = "kitefix/"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{cfg: cfg, keys: newKeyCache(), noted: newNoteThrottle()}
+}
+
+// Request is one delivery as plain values: the webhook id from the path,
+// the three Buildkite headers and the raw (already base64-decoded) body.
+type Request struct {
+	WebhookID string
+	Event     string
+	Signature string
+	Token     string
+	Body      []byte
+}
+
+// Response is the answer: a status and a JSON body.
+type Response struct {
+	Status int
+	Body   []byte
+}
+
+// delivery collects what the log line of one delivery says.
+type delivery struct {
+	tenant  string
+	event   string
+	outcome outcome
+	summary webhook.Summary
+	check   string // which authentication check failed
+	reason  string // why nothing was queued, or what was malformed
+	kind    queue.Kind
+	err     error
+}
+
+// Handle answers one delivery.
+func (h *Handler) Handle(ctx context.Context, req Request) Response {
+	start := h.cfg.Now()
+	d := delivery{event: req.Event}
+	d.outcome = h.handle(ctx, req, &d)
+	resp := d.response()
+	h.log(ctx, &d, resp.Status, h.cfg.Now().Sub(start))
+	return resp
+}
+
+func (h *Handler) handle(ctx context.Context, req Request, d *delivery) outcome {
+	if len(req.Body) > MaxBody {
+		d.reason = fmt.Sprintf("body of %d bytes", len(req.Body))
+		return outcomeTooLarge
+	}
+	if req.WebhookID == "" {
+		d.check = "unknown_webhook"
+		return outcomeUnauthorized
+	}
+	keys, err := h.keysFor(ctx, req.WebhookID, false)
+	if err != nil {
+		return d.fail(err)
+	}
+	now := h.cfg.Now()
+	a, f := assess(req, keys.tenant, keys.secrets(now), now)
+	if f != nil && f.outcome == outcomeUnauthorized && keys.reloadable(now) {
+		// A secret rotated within the cache's lifetime: read it again.
+		if keys, err = h.keysFor(ctx, req.WebhookID, true); err != nil {
+			return d.fail(err)
+		}
+		a, f = assess(req, keys.tenant, keys.secrets(now), now)
+	}
+	d.tenant, d.summary = keys.tenant, a.summary
+	if f != nil && f.outcome == outcomeUnauthorized {
+		d.check = f.check
+		return f.outcome
+	}
+	// Authenticated. A tenant that disconnected since its keys were
+	// cached is refused before anything else is said.
+	if err := h.connected(ctx, keys.tenant, req.WebhookID); err != nil {
+		return d.fail(err)
+	}
+	h.note(ctx, keys.tenant, now)
+	if f != nil {
+		d.reason = f.reason
+		return f.outcome
+	}
+	if !a.decision.Queue {
+		d.reason = a.decision.Why
+		if req.Event == webhook.EventPing {
+			return outcomePing
+		}
+		return outcomeIgnored
+	}
+	d.kind = a.message.Kind
+	return h.enqueue(ctx, a, d)
+}
+
+// assessment is what a delivery says, once authenticated and read.
+type assessment struct {
+	summary  webhook.Summary
+	decision webhook.Decision
+	message  queue.Message
+	body     []byte // the encoded message, when one is to be queued
+}
+
+// failure is a delivery refused before any storage is touched.
+type failure struct {
+	outcome outcome
+	check   string
+	reason  string
+}
+
+// authChecks names, for the log, the authentication check that failed.
+var authChecks = []struct {
+	err   error
+	check string
+}{
+	{webhook.ErrNoCredentials, "no_credentials"},
+	{webhook.ErrMalformed, "malformed_signature"},
+	{webhook.ErrStale, "stale_timestamp"},
+	{webhook.ErrSignatureMismatch, "signature_mismatch"},
+	{webhook.ErrTokenMismatch, "token_mismatch"},
+	{webhook.ErrNoSecret, "no_secret"},
+}
+
+// assess is the handler's own work on a delivery, without I/O:
+// authenticate with secrets at now, read the payload, decide, and build and
+// encode tenant's message when there is work to queue.
+func assess(req Request, tenant string, secrets []string, now time.Time) (assessment, *failure) {
+	var a assessment
+	if err := webhook.Verify(req.Signature, req.Token, req.Body, secrets, now); err != nil {
+		check := "unauthenticated"
+		for _, c := range authChecks {
+			if errors.Is(err, c.err) {
+				check = c.check
+				break
+			}
+		}
+		return a, &failure{outcome: outcomeUnauthorized, check: check}
+	}
+	if req.Event == "" {
+		return a, &failure{outcome: outcomeMalformed, reason: "missing " + webhook.EventHeader + " header"}
+	}
+	s, err := webhook.Summarize(req.Body)
+	if err != nil {
+		return a, &failure{outcome: outcomeMalformed, reason: err.Error()}
+	}
+	a.summary = s
+	if s.Event != "" && s.Event != req.Event {
+		return a, &failure{outcome: outcomeMalformed, reason: fmt.Sprintf("event header %q but body event %q", req.Event, s.Event)}
+	}
+	a.decision = webhook.Decide(req.Event, s)
+	if !a.decision.Queue {
+		return a, nil
+	}
+	m, err := a.decision.Message(s, tenant, now)
+	if err != nil {
+		// A failed job that cannot be described must not be acknowledged.
+		return a, &failure{outcome: outcomeMalformed, reason: err.Error()}
+	}
+	if a.body, err = queue.Encode(m); err != nil {
+		return a, &failure{outcome: outcomeMalformed, reason: err.Error()}
+	}
+	a.message = m
+	return a, nil
+}
+
+// enqueue claims the delivery's work and sends its message; a failed send
+// releases the claim so Buildkite's or the reconcile pass's next attempt
+// can queue it.
+func (h *Handler) enqueue(ctx context.Context, a assessment, d *delivery) outcome {
+	key := a.message.DedupeKey()
+	err := h.cfg.Deliveries.ClaimDelivery(ctx, d.tenant, key, h.cfg.Now().Add(ClaimTTL))
+	switch {
+	case errors.Is(err, storage.ErrConflict):
+		return outcomeDuplicate
+	case err != nil:
+		d.err = fmt.Errorf("claim delivery: %w", err)
+		return outcomeUnavailable
+	}
+	if err := h.cfg.Queue.Send(ctx, a.body, DedupeID(d.tenant, key)); err != nil {
+		d.err = fmt.Errorf("send message: %w", err)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		if rerr := h.cfg.Deliveries.ReleaseDelivery(rctx, d.tenant, key); rerr != nil {
+			// The claim stays until it expires: say so loudly.
+			d.err = fmt.Errorf("%w; release claim %s: %w", d.err, key, rerr)
+		}
+		return outcomeUnavailable
+	}
+	return outcomeQueued
+}
+
+// releaseTimeout bounds undoing a claim after a failed send, which runs
+// even when the request's context is done.
+const releaseTimeout = 5 * time.Second
+
+// DedupeID is the queue's deduplication id for tenant's work named key: the
+// key behind a digest of the tenant, so it stays short (SQS allows 128
+// characters) and tenants never collide.
+func DedupeID(tenant, key string) string {
+	sum := sha256.Sum256([]byte(tenant))
+	return hex.EncodeToString(sum[:8]) + ":" + key
+}
+
+// connected checks that tenant is connected and that webhookID is still its
+// webhook. It reads the record every time, so a disconnect takes effect at
+// once whatever the key cache holds.
+func (h *Handler) connected(ctx context.Context, tenant, webhookID string) error {
+	rec, err := h.cfg.Routes.GetConnection(ctx, tenant)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return &authError{check: "not_connected"}
+	case err != nil:
+		return fmt.Errorf("load connection: %w", err)
+	case rec.State != connection.StateConnected:
+		return &authError{check: "not_connected"}
+	case rec.Webhook == nil || rec.Webhook.ID != webhookID:
+		return &authError{check: "webhook_replaced"}
+	}
+	return nil
+}
+
+// authError is an authentication failure found in storage.
+type authError struct{ check, tenant string }
+
+func (e *authError) Error() string { return "unauthenticated: " + e.check }
+
+// fail records err as the delivery's outcome.
+func (d *delivery) fail(err error) outcome {
+	var ae *authError
+	if errors.As(err, &ae) {
+		d.check = ae.check
+		if ae.tenant != "" {
+			d.tenant = ae.tenant
+		}
+		return outcomeUnauthorized
+	}
+	d.err = err
+	return outcomeUnavailable
+}
+
+// note records the delivery time, at most once per noteEvery per tenant in
+// this process. It never fails the delivery.
+func (h *Handler) note(ctx context.Context, tenant string, now time.Time) {
+	if !h.noted.due(tenant, now) {
+		return
+	}
+	if err := h.cfg.Deliveries.NoteDelivery(ctx, tenant, now); err != nil {
+		h.noted.forget(tenant)
+		h.cfg.Logger.WarnContext(ctx, "note webhook delivery", "tenant", tenant, "err", err)
+	}
+}
+
+func (h *Handler) log(ctx context.Context, d *delivery, status int, took time.Duration) {
+	attrs := []slog.Attr{
+		slog.String("tenant", d.tenant),
+		slog.String("event", d.event),
+		slog.String("outcome", string(d.outcome)),
+		slog.Int("status", status),
+		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
+	}
+	s := d.summary
+	if org := s.Org(); org != "" {
+		attrs = append(attrs, slog.String("org", org))
+	}
+	if s.Pipeline.Slug != "" {
+		attrs = append(attrs, slog.String("pipeline", s.Pipeline.Slug))
+	}
+	if s.Build.Number != 0 {
+		attrs = append(attrs, slog.Int("build", s.Build.Number))
+	}
+	if s.Job.ID != "" {
+		attrs = append(attrs, slog.String("job", s.Job.ID))
+	}
+	if d.kind != "" {
+		attrs = append(attrs, slog.String("kind", string(d.kind)))
+	}
+	if d.check != "" {
+		attrs = append(attrs, slog.String("check", d.check))
+	}
+	if d.reason != "" {
+		attrs = append(attrs, slog.String("reason", d.reason))
+	}
+	if d.err != nil {
+		attrs = append(attrs, slog.String("err", d.err.Error()))
+	}
+	level := slog.LevelInfo
+	switch {
+	case status >= 500:
+		level = slog.LevelError
+	case status >= 400:
+		level = slog.LevelWarn
+	}
+	h.cfg.Logger.LogAttrs(ctx, level, "webhook delivery", attrs...)
+}

@@ -62,8 +62,8 @@ func agentReport(k lineKind, c []byte, f feature) agentKind {
 		}
 		return agentNone
 	case kindText:
-		if f&(fCancel|fLost|fSignal|fTimeout) == 0 {
-			return agentNone
+		if f&(fCancel|fLost|fSignal|fTimeout) == 0 || f&fWarn != 0 && hasPrefixFold(bytes.TrimSpace(c), "warn") {
+			return agentNone // a program's own warning ("WARNING: cancelled request")
 		}
 		if kind := agentPhrase(agentText(c)); kind != agentNone {
 			return kind

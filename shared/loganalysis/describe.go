@@ -104,6 +104,8 @@ func (a *analyzer) category(res *Result, best *cluster) Category {
 		// A named failing test outweighs what its output mentions: a test
 		// that fails on a flaky network or a slow server is still a test.
 		votes[voteTest] += failingTestVotes
+		// What the test ran into is not the job's failure.
+		votes[voteInfrastructure], votes[voteTimeout] = 0, 0
 	}
 	if len(res.Errors) > 0 && votes[voteLint] == 0 && !crashed {
 		// Error locations are compiler diagnostics, unless the

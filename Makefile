@@ -47,15 +47,18 @@ integration: $(RIE) chromium
 eval:
 	$(GO) run ./tools/logeval -data $(DATASET)
 
-## bench: analyzer throughput and peak memory on a generated 1 GiB log, and Go benchmarks
+## bench: analyzer throughput and peak memory on a generated 1 GiB log, and Go benchmarks (analyzer, webhook handling)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/loganalysis/
+	$(GO) test -run '^$$' -bench . -benchmem ./shared/webhook/ ./shared/ingest/
 	$(GO) run ./tools/logbench
 
-## fuzz: a short fuzzing pass over the line cleaner and the analyzer
+## fuzz: a short fuzzing pass over the line cleaner, the analyzer, the webhook signature header and the payload reader
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzClean -fuzztime 30s -fuzzminimizetime 5s ./shared/loganalysis/
 	$(GO) test -run '^$$' -fuzz FuzzAnalyze -fuzztime 30s -fuzzminimizetime 5s ./shared/loganalysis/
+	$(GO) test -run '^$$' -fuzz FuzzParseSignature -fuzztime 30s -fuzzminimizetime 5s ./shared/webhook/
+	$(GO) test -run '^$$' -fuzz FuzzSummarize -fuzztime 30s -fuzzminimizetime 5s ./shared/webhook/
 
 # sam build calls build-<LogicalId> with ARTIFACTS_DIR set.
 build-ConnectFunction:

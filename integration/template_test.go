@@ -632,7 +632,7 @@ func TestTemplatePoliciesAreScoped(t *testing.T) {
 	grant(connect, tableARN, crud...)
 	grant(connect, secretARN, "secretsmanager:CreateSecret", "secretsmanager:PutSecretValue",
 		"secretsmanager:GetSecretValue", "secretsmanager:DeleteSecret", "secretsmanager:DescribeSecret")
-	grant(webhook, tableARN, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
+	grant(webhook, tableARN, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query")
 	grant(webhook, secretARN, "secretsmanager:GetSecretValue")
 	grant(webhook, queueARN, "sqs:SendMessage")
 	grant(analyze, tableARN, append(crud, "dynamodb:Scan")...)

@@ -292,3 +292,30 @@ func (s *Store) DeadLetters(ctx context.Context) ([]QueuedMessage, error) {
 	}
 	return out, nil
 }
+
+// Pending returns every message in the queue, visible or not (received
+// and not yet deleted), oldest first: what a restart would resume.
+func (s *Store) Pending(ctx context.Context) ([]QueuedMessage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("list pending messages: %w: %w", storage.ErrUnavailable, err)
+	}
+	var out []QueuedMessage
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketQueue)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var m queuedMessage
+			if err := json.Unmarshal(v, &m); err != nil {
+				return fmt.Errorf("decode message %s: %w", messageID(k), err)
+			}
+			out = append(out, m.public(k))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, wrap("list pending messages", err)
+	}
+	return out, nil
+}

@@ -56,6 +56,9 @@ func TestQueueOrderVisibilityAndDelete(t *testing.T) {
 	if none, err := s.Receive(ctx, 10, time.Hour); err != nil || len(none) != 0 {
 		t.Fatalf("third receive = %v, %v; want nothing visible", bodies(none), err)
 	}
+	if pending, err := s.Pending(ctx); err != nil || len(pending) != 3 {
+		t.Fatalf("Pending = %v, %v; want the three hidden messages", bodies(pending), err)
+	}
 	// Delete one; make the other visible again.
 	if err := s.Delete(ctx, got[0].ID); err != nil {
 		t.Fatal(err)

@@ -89,9 +89,14 @@ func (c *cluster) excerpt(max int) Excerpt {
 }
 
 // keepValue orders clusters for eviction: the lowest goes first. Clusters
-// in a segment whose command failed are kept over all others.
+// in a segment whose command failed are kept over all others, and then
+// those that name a failing test or an error location: a long log of
+// logged stack traces must not push the one failed test out.
 func (a *analyzer) keepValue(c *cluster) int {
 	v := c.maxScore*10 + min(c.nCand, 9)
+	if c.named {
+		v += 500
+	}
 	if a.segFailed(c.seg) {
 		v += 1000
 	}

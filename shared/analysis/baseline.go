@@ -26,7 +26,8 @@ const (
 	maxCachedBaselines = 8
 )
 
-// passingLog is a baseline and the job it was made from.
+// passingLog is a baseline and the job it was made from; base is nil when
+// no passing job of the step was found.
 type passingLog struct {
 	at   time.Time
 	ref  Baseline
@@ -82,6 +83,9 @@ func (r *run) baseline(ctx context.Context, rec Record, job buildkite.Job) (*log
 	}
 	key := rec.TenantID + "\x00" + rec.Org + "\x00" + rec.Pipeline + "\x00" + rec.Branch + "\x00" + step
 	if e, ok := r.w.baselines.get(key, r.w.now()); ok {
+		if e.base == nil {
+			return nil, nil // none found lately: do not ask again yet
+		}
 		ref := e.ref
 		return e.base, &ref
 	}
@@ -93,6 +97,7 @@ func (r *run) baseline(ctx context.Context, rec Record, job buildkite.Job) (*log
 		return nil, nil
 	}
 	if base == nil {
+		r.w.baselines.put(key, passingLog{at: r.w.now()})
 		return nil, nil
 	}
 	r.w.baselines.put(key, passingLog{at: r.w.now(), ref: *ref, base: base})

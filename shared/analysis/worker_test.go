@@ -561,3 +561,36 @@ func TestBudgetSpentSendsMessageBack(t *testing.T) {
 		t.Errorf("%d Buildkite calls with the budget spent", n)
 	}
 }
+
+func TestBaselineFromLastPassedBuild(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, allCaps, func(c *analysis.Config) { c.NoBaseline = false })
+	passed := analysistest.FailedBuild(testOrg, "web", 5, time.Now().Add(-time.Hour), "p-1")
+	passed.State, passed.Jobs[0].State, passed.Jobs[0].ExitStatus = "passed", "passed", nil
+	e.bk.AddBuild(passed)
+	e.bk.SetLogText("p-1", "~~~ Running tests\n$ go test ./...\nok  \tgithub.com/acme/widgets\t0.204s\n")
+	e.bk.AddBuild(analysistest.FailedBuild(testOrg, "web", 6, time.Now(), "f-1", "f-2"))
+	e.bk.SetLogText("f-1", testLog)
+	e.bk.SetLogText("f-2", testLog)
+	for _, id := range []string{"f-1", "f-2"} {
+		if out := e.w.HandleBody(context.Background(), body(t, jobMessage(6, id)), 1); out.Verdict != analysis.Done {
+			t.Fatalf("%s: outcome %v: %v", id, out, out.Err)
+		}
+	}
+	if diff := cmp.Diff(&analysis.Baseline{BuildNumber: 5, JobID: "p-1"}, e.analysis(t, "f-1").Baseline); diff != "" {
+		t.Errorf("baseline (-want +got):\n%s", diff)
+	}
+	// Job f-2 is another step: no passing job of it, so no baseline.
+	if b := e.analysis(t, "f-2").Baseline; b != nil {
+		t.Errorf("f-2 baseline %+v; want none", b)
+	}
+	logs := 0
+	for _, c := range e.bk.Calls() {
+		if strings.HasSuffix(c, "/jobs/p-1/log") {
+			logs++
+		}
+	}
+	if logs != 1 {
+		t.Errorf("the passing log was fetched %d times; want 1", logs)
+	}
+}

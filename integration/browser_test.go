@@ -68,13 +68,22 @@ type pageEnv struct {
 	srv     *httptest.Server
 	release chan struct{}
 	inner   http.Handler // the stack's handler, before kitefix serve's guard
+	local   *stack.Local
 
 	mu        sync.Mutex
 	slowCalls int            // access-token calls made with tokSlow
 	apiCalls  map[string]int // "METHOD path" of every /v1/ request
 }
 
+// newPageEnv starts the local stack against bkfake (behind the gate).
 func newPageEnv(t *testing.T, wrap func(http.Handler) http.Handler) *pageEnv {
+	t.Helper()
+	return newPageEnvWith(t, "", wrap)
+}
+
+// newPageEnvWith starts the local stack against the Buildkite API at
+// bkURL, or against bkfake when bkURL is empty.
+func newPageEnvWith(t *testing.T, bkURL string, wrap func(http.Handler) http.Handler) *pageEnv {
 	t.Helper()
 	e := &pageEnv{t: t, bk: bkfake.New(t), release: make(chan struct{}), apiCalls: map[string]int{}}
 	expires := time.Now().Add(expiresDays*24*time.Hour + time.Hour)
@@ -108,12 +117,16 @@ func newPageEnv(t *testing.T, wrap func(http.Handler) http.Handler) *pageEnv {
 	t.Cleanup(gate.Close)
 
 	e.srv = httptest.NewUnstartedServer(nil)
-	cfg := config.Config{BuildkiteAPIURL: gate.URL, SecretPrefix: "kitefix/", WebhookBaseURL: "http://" + e.srv.Listener.Addr().String()}
+	if bkURL == "" {
+		bkURL = gate.URL
+	}
+	cfg := config.Config{BuildkiteAPIURL: bkURL, SecretPrefix: "kitefix/", WebhookBaseURL: "http://" + e.srv.Listener.Addr().String(), AutoRetry: true}
 	local, err := stack.OpenLocal(t.TempDir(), cfg, slog.New(slog.DiscardHandler), web.Handler())
 	if err != nil {
 		t.Fatalf("open local stack: %v", err)
 	}
 	t.Cleanup(func() { local.Close() })
+	e.local = local
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
 			e.mu.Lock()

@@ -326,7 +326,9 @@
 
   // unknownState: the status could not be read; nothing is offered but
   // the form, and nothing is claimed about a token.
-  function unknownState() {
+  function unknownState(code) {
+    // Signed out, nothing on the page can work until the person signs in.
+    $("replace").hidden = code === "unauthorized";
     $("state").textContent = "Status unknown";
     $("state").dataset.state = "unknown";
     $("details").hidden = true;
@@ -374,6 +376,7 @@
     rec = rec || { state: "not_connected" };
     page.rec = rec;
     if (rec.state !== "connected") page.secret = "";
+    $("replace").hidden = false;
     renderBadge(rec);
     renderDetails(rec);
     renderWebhook(rec);
@@ -629,8 +632,11 @@
     empty.hidden = false;
   }
 
+  // jobTitle is the job's name without Buildkite's emoji shortcodes
+  // (:hammer:), which Buildkite shows as pictures.
   function jobTitle(a) {
-    return a.job_name || a.step_key || "Job " + String(a.job_id || "").slice(0, 8);
+    const name = String(a.job_name || "").replace(/:[a-z0-9_+-]+:/g, "").replace(/\s+/g, " ").trim();
+    return name || a.step_key || "Job " + String(a.job_id || "").slice(0, 8);
   }
 
   function link(href, text) {
@@ -641,9 +647,11 @@
     const lines = String(x.text || "").replace(/\n$/, "").split("\n");
     const start = Number(x.start_line) || 1;
     const width = String(start + lines.length - 1).length;
-    const pre = el("pre", { class: "excerpt", tabindex: "0", "aria-label": `Log lines ${start} to ${start + lines.length - 1}` });
+    const pre = el("pre", { class: "excerpt", "aria-label": `Log lines ${start} to ${start + lines.length - 1}` });
+    pre.style.setProperty("--ln-width", width + "ch"); // CSSOM, which the page's CSP allows
     lines.forEach((line, i) => {
-      pre.append(el("span", { class: "ln", "aria-hidden": "true" }, String(start + i).padStart(width, " ")), line, "\n");
+      // A long line wraps under itself; its number stays in the gutter.
+      pre.append(el("span", { class: "line" }, el("span", { class: "ln", "aria-hidden": "true" }, String(start + i)), el("span", { class: "tx" }, line)));
     });
     return pre;
   }
@@ -749,10 +757,18 @@
         failures.items.push(...got.filter((a) => !seen.has(a.id)));
         failures.cursor = res.data.next_cursor || "";
       } else if (mode === "refresh" && failures.loaded) {
-        const fresh = new Map(got.map((a) => [a.id, a]));
+        const fresh = new Set(got.map((a) => a.id));
         const kept = failures.items.filter((a) => !fresh.has(a.id));
         const added = got.filter((a) => !failures.items.some((b) => b.id === a.id)).length;
-        failures.items = [...got, ...kept];
+        if (added >= PAGE_SIZE || (kept.length === 0 && !failures.cursor)) {
+          // A whole page is new (there may be more between it and what
+          // is shown), or nothing shown is older: start from the top.
+          failures.items = got;
+          failures.cursor = res.data.next_cursor || "";
+        } else {
+          // The new ones go on top; what is shown and the next page stay.
+          failures.items = [...got, ...kept];
+        }
         if (added > 0) status.textContent = added === 1 ? "1 new failure" : added + " new failures";
       } else {
         failures.items = got;
@@ -777,7 +793,14 @@
     const box = $("failures-error");
     box.hidden = !err;
     box.replaceChildren();
-    if (err) box.append(el("p", { class: "notice-title" }, ERROR_TITLES[err.code] || "The failures could not be loaded"), el("p", {}, richText(err.message)));
+    if (err && err.code === "unauthorized") {
+      // The connection above already says so, as an alert.
+      box.removeAttribute("role");
+      box.append(el("p", {}, "Sign in again to see the failures."));
+    } else if (err) {
+      box.setAttribute("role", "alert");
+      box.append(el("p", { class: "notice-title" }, ERROR_TITLES[err.code] || "The failures could not be loaded"), el("p", {}, richText(err.message)));
+    }
   }
 
   // refresh looks for new analyses and webhook deliveries; it runs only
@@ -826,7 +849,7 @@
       if (res.data && res.data.state) {
         render(res.data, false, res.retryAfter);
       } else {
-        unknownState();
+        unknownState(res.data && res.data.error && res.data.error.code);
         renderResult(errorBox((res.data && res.data.error) || { code: "unknown", message: `The settings API answered ${res.status}. Reload the page in a minute.` }));
       }
     } catch (e) {

@@ -98,7 +98,6 @@ func (e *failuresEnv) fail(number int, kind string) {
 	e.bk.AddBuild(b)
 }
 
-
 // TestBrowserFailuresExplained shows the analyses of failed jobs on the
 // page of `kitefix serve`, at desktop and phone widths: the empty state,
 // the list as failures arrive while the page is open (it refreshes

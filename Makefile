@@ -4,6 +4,7 @@ TOOLS    := $(CURDIR)/bin/tools
 RIE      := $(TOOLS)/aws-lambda-rie
 STATICCHECK := $(TOOLS)/staticcheck
 DATASET  ?= $(CURDIR)/../shared/datasets/logchunks-dev
+CIDIFF   ?= $(CURDIR)/../shared/datasets/cidiff-dev
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 
 .PHONY: run test tools chromium lint unit integration eval bench fuzz build clean
@@ -43,9 +44,9 @@ unit:
 integration: $(RIE) chromium
 	cd integration && KITEFIX_RIE=$(RIE) $(GO) test -count=1 -timeout 8m ./...
 
-## eval: score the log analyzer on the labelled dataset
+## eval: score the log analyzer on the labelled datasets (in-sample and leaving one repository out; the baseline diff on CiDiff pairs when present)
 eval:
-	$(GO) run ./tools/logeval -data $(DATASET)
+	$(GO) run ./tools/logeval -data $(DATASET) $(if $(wildcard $(CIDIFF)/labels.jsonl),-cidiff $(CIDIFF))
 
 ## bench: analyzer throughput and peak memory on a generated 1 GiB log, and Go benchmarks (analyzer, webhook handling)
 bench:

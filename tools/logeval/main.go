@@ -118,12 +118,22 @@ func run(ctx context.Context, dir string, loro, verbose bool, worst int, w io.Wr
 	reportCategories(w, samples, scores)
 	if loro {
 		fmt.Fprintln(w, "\nleave one repository out (weights refitted without the repository scored):")
-		ls, picks, err := leaveOneRepoOut(ctx, samples)
+		ls, picks, table, err := leaveOneRepoOut(ctx, samples)
 		if err != nil {
 			return err
 		}
 		report(w, ls)
 		reportCategories(w, samples, ls)
+		if verbose {
+			fmt.Fprintln(w, "in-sample F1 of each grid point:")
+			for i, p := range grid() {
+				var a agg
+				for _, s := range table[i] {
+					a.add(s)
+				}
+				fmt.Fprintf(w, "  %.3f  %s\n", a.f1/float64(a.n), p)
+			}
+		}
 		fmt.Fprintln(w, "weights picked (folds):")
 		for _, p := range sortedPicks(picks) {
 			fmt.Fprintf(w, "  %2d  %s\n", picks[p], p)
@@ -279,8 +289,9 @@ func evalAll(ctx context.Context, samples []sample, p point) ([]score, error) {
 
 // leaveOneRepoOut scores each repository's logs with the grid point that has
 // the best mean F1 over the other repositories' logs. It returns the scores
-// in sample order and how often each point was picked.
-func leaveOneRepoOut(ctx context.Context, samples []sample) ([]score, map[string]int, error) {
+// in sample order, how often each point was picked, and every point's
+// scores (in grid order).
+func leaveOneRepoOut(ctx context.Context, samples []sample) ([]score, map[string]int, [][]score, error) {
 	pts := grid()
 	table := make([][]score, len(pts))
 	// Two workers: enough to halve the wait, few enough for a shared
@@ -298,7 +309,7 @@ func leaveOneRepoOut(ctx context.Context, samples []sample) ([]score, map[string
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	repos := map[string]bool{}
 	for _, s := range samples {
@@ -326,7 +337,7 @@ func leaveOneRepoOut(ctx context.Context, samples []sample) ([]score, map[string
 			}
 		}
 	}
-	return out, picks, nil
+	return out, picks, table, nil
 }
 
 func sortedPicks(m map[string]int) []string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kitefix/kitefix/shared/analysis/analysistest"
+	"github.com/kitefix/kitefix/shared/webhook"
 )
 
 const (
@@ -172,4 +174,47 @@ type blockingReader struct{ release chan struct{} }
 func (b blockingReader) Read([]byte) (int, error) {
 	<-b.release
 	return 0, io.EOF
+}
+
+// TestServeWebhookToAnnotation sends kitefix serve a signed job.finished
+// webhook for a job whose agent was lost: it is queued, analyzed, the
+// build annotated and the job retried once.
+func TestServeWebhookToAnnotation(t *testing.T) {
+	bk := analysistest.New(t, analyzeToken, analyzeOrg)
+	b := analysistest.FailedBuild(analyzeOrg, "web", 5, time.Now(), "hooked")
+	bk.AddBuild(b)
+	bk.SetLogText("hooked", lostLog)
+	url, _, _ := startServeWith(t, t.TempDir(), bk.URL, "--reconcile-every", "0")
+	status, body, raw := call(t, "PUT", url+"/v1/integrations/buildkite", `{"token":"`+analyzeToken+`"}`)
+	if status != 200 {
+		t.Fatalf("connect = %d %s", status, raw)
+	}
+	hook := body["webhook"].(map[string]any)
+	payload := analysistest.JobFinished(analyzeOrg, b, "hooked")
+	req, _ := http.NewRequest("POST", hook["url"].(string), bytes.NewReader(payload))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Buildkite-Event", "job.finished")
+	req.Header.Set("X-Buildkite-Signature", webhook.Sign(hook["secret"].(string), time.Now(), payload))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("webhook = %d, want 202", resp.StatusCode)
+	}
+	list := waitAnalyses(t, url, 1)
+	if a := list[0].(map[string]any); a["job_id"] != "hooked" || a["category"] != "infrastructure" {
+		t.Errorf("analysis %v", a)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(bk.Retries()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if r := bk.Retries(); len(r) != 1 || r[0] != "hooked" {
+		t.Errorf("retries %v; want [hooked]", r)
+	}
+	if anns := bk.Annotations(); len(anns) != 1 || !strings.Contains(anns[0].Body, "agent lost") {
+		t.Errorf("annotations %+v", anns)
+	}
 }

@@ -381,3 +381,33 @@ func (f flushWriter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// JobFinished is the body of the job.finished webhook Buildkite sends for
+// the job jobID of b (in org), as the fake's build has it.
+func JobFinished(org string, b buildkite.Build, jobID string) []byte {
+	var job buildkite.Job
+	for _, j := range b.Jobs {
+		if j.ID == jobID {
+			job = j
+		}
+	}
+	api := fmt.Sprintf("https://api.buildkite.com/v2/organizations/%s/pipelines/%s", org, b.Pipeline.Slug)
+	payload := map[string]any{
+		"event": "job.finished",
+		"job": map[string]any{
+			"id": job.ID, "type": job.Type, "name": job.Name, "step_key": job.StepKey, "state": job.State,
+			"web_url": job.WebURL, "soft_failed": job.SoftFailed, "exit_status": job.ExitStatus,
+		},
+		"build": map[string]any{
+			"id": b.ID, "number": b.Number, "state": "failing", "branch": b.Branch, "commit": b.Commit,
+			"url": fmt.Sprintf("%s/builds/%d", api, b.Number), "web_url": b.WebURL,
+		},
+		"pipeline": map[string]any{"slug": b.Pipeline.Slug, "name": b.Pipeline.Name, "url": api},
+		"sender":   map[string]any{"id": "sender-1", "name": "Test User"},
+	}
+	body, err := json.Marshal(payload)
+	if err != nil {
+		panic(err)
+	}
+	return body
+}

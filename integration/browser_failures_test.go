@@ -3,10 +3,14 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -76,11 +80,10 @@ func newFailuresEnv(t *testing.T) *failuresEnv {
 	}
 	e.secret, e.hook = rec.Webhook.Secret, rec.Webhook.URL
 
-	// The worker and a quick reconcile pass: it lists the failed builds
-	// and queues their failed jobs, as it does for a webhook that never came.
+	// The worker, with no reconcile pass: every failure arrives by webhook.
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { e.local.RunWorker(ctx, 300*time.Millisecond) })
+	wg.Go(func() { e.local.RunWorker(ctx, 0) })
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
@@ -89,20 +92,58 @@ func newFailuresEnv(t *testing.T) *failuresEnv {
 }
 
 // fail adds failed build number of pipeline "shop" whose one job logs the
-// given kind of failure.
+// given kind of failure, and delivers Buildkite's job.finished webhook.
 func (e *failuresEnv) fail(number int, kind string) {
+	e.t.Helper()
 	jobID := fmt.Sprintf("0190a1b2-0000-4000-8000-%012d", number)
 	b := analysistest.FailedBuild("acme", "shop", number, time.Now().Add(-time.Minute), jobID)
 	b.Message = "Build " + fmt.Sprint(number)
 	e.bk.SetLogText(jobID, failureLogs[kind])
 	e.bk.AddBuild(b)
+	j := b.Jobs[0]
+	api := "https://api.buildkite.com/v2/organizations/acme/pipelines/shop"
+	e.deliver("job.finished", map[string]any{
+		"event": "job.finished",
+		"job": map[string]any{"id": j.ID, "type": "script", "name": j.Name, "step_key": j.StepKey, "state": "failed",
+			"web_url": j.WebURL, "exit_status": 1, "soft_failed": false, "retried": false},
+		"build": map[string]any{"id": b.ID, "number": b.Number, "state": "failing", "url": fmt.Sprintf("%s/builds/%d", api, number),
+			"web_url": b.WebURL, "branch": b.Branch, "commit": b.Commit, "message": b.Message},
+		"pipeline": map[string]any{"slug": "shop", "name": "shop", "url": api},
+		"sender":   map[string]any{"name": "Some Person"},
+	}, http.StatusAccepted)
+}
+
+// deliver posts a webhook to the stack as Buildkite does, signed with the
+// webhook secret, and checks the status it gets.
+func (e *failuresEnv) deliver(event string, payload map[string]any, want int) {
+	e.t.Helper()
+	body, err := json.Marshal(payload)
+	if err != nil {
+		e.t.Fatalf("encode %s: %v", event, err)
+	}
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	mac := hmac.New(sha256.New, []byte(e.secret))
+	mac.Write([]byte(ts + "." + string(body)))
+	req, _ := http.NewRequest(http.MethodPost, e.hook, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Buildkite-Event", event)
+	req.Header.Set("X-Buildkite-Signature", "timestamp="+ts+",signature="+hex.EncodeToString(mac.Sum(nil)))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatalf("deliver %s: %v", event, err)
+	}
+	res.Body.Close()
+	if res.StatusCode != want {
+		e.t.Fatalf("deliver %s: status %d, want %d", event, res.StatusCode, want)
+	}
 }
 
 // TestBrowserFailuresExplained shows the analyses of failed jobs on the
-// page of `kitefix serve`, at desktop and phone widths: the empty state,
-// the list as failures arrive while the page is open (it refreshes
-// itself), each analysis as a person reads it, older pages, and no
-// refreshing while the tab is hidden.
+// page of `kitefix serve`, at desktop and phone widths: the empty state
+// before and after Buildkite's first webhook, the list as job.finished
+// webhooks arrive while the page is open (it refreshes itself), each
+// analysis as a person reads it, older pages, and no refreshing while the
+// tab is hidden.
 func TestBrowserFailuresExplained(t *testing.T) {
 	browser := newBrowser(t)
 	for _, vp := range viewports {
@@ -116,6 +157,18 @@ func TestBrowserFailuresExplained(t *testing.T) {
 				t.Errorf("empty failures = %q, want what will appear and why", got)
 			}
 			b.shot("failures-empty")
+
+			// Buildkite's ping: the webhook works, no failure yet.
+			e.deliver("ping", map[string]any{"event": "ping", "service": map[string]any{"provider": "webhook"},
+				"organization": map[string]any{"slug": "acme", "name": "Acme"}, "sender": map[string]any{"name": "Some Person"}}, http.StatusOK)
+			b.waitFor("the ping", `!!document.querySelector("#last-delivery time")`)
+			if got := b.visibleText("#failures"); !strings.Contains(got, "No failed jobs yet") {
+				t.Errorf("empty failures after the first delivery = %q", got)
+			}
+			if got := b.visibleText("#last-delivery"); rfc3339.MatchString(got) || !strings.Contains(got, fmt.Sprint(time.Now().Year())) {
+				t.Errorf("last delivery = %q, want a time in the reader's locale", got)
+			}
+			b.shot("failures-webhook-ping")
 
 			// Failures arrive while the page is open.
 			e.fail(101, "compile")

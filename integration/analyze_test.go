@@ -32,6 +32,7 @@ import (
 	"github.com/kitefix/kitefix/shared/secretstore"
 	"github.com/kitefix/kitefix/shared/sqsqueue"
 	"github.com/kitefix/kitefix/shared/storage"
+	"github.com/kitefix/kitefix/shared/webhook"
 )
 
 const (
@@ -496,5 +497,71 @@ func TestBudgetCounterOnKumo(t *testing.T) {
 	}
 	if strings.Contains(fmt.Sprint(out.Item), "bkua_") {
 		t.Errorf("the budget item holds a token")
+	}
+}
+
+// TestWebhookToAnnotationUnderRIE follows one failed job through both
+// functions under the emulator: a signed job.finished delivery to the
+// webhook function is queued on SQS (kumo), the analyze function takes
+// the batch, stores the analysis, annotates the build and retries the
+// lost agent's job once.
+func TestWebhookToAnnotationUnderRIE(t *testing.T) {
+	ctx := context.Background()
+	k := startKumo(t)
+	e := newAnalyzeEnv(t, k)
+	tenant := uniqueName("tenant")
+	svc := connection.NewService(connection.Config{
+		Records: dynamostore.New(k.DynamoDB, k.Table),
+		Secrets: secretstore.New(k.Secrets),
+		Buildkite: func(token string) connection.Buildkite {
+			return buildkite.New(token, buildkite.WithBaseURL(e.bk.URL), buildkite.WithLimiter(nil))
+		},
+		SecretPrefix:   e.prefix,
+		WebhookBaseURL: webhookBaseURL,
+	})
+	rec, err := svc.Connect(ctx, tenant, analyzeToken)
+	if err != nil || rec.Webhook == nil || rec.Webhook.Secret == "" {
+		t.Fatalf("connect: %v (%+v)", err, rec.Webhook)
+	}
+	path := strings.TrimPrefix(rec.Webhook.URL, webhookBaseURL)
+
+	b := analysistest.FailedBuild(analyzeOrg, "web", 51, time.Now(), "hooked")
+	e.bk.AddBuild(b)
+	e.bk.SetLogText("hooked", agentLostLog)
+	body := analysistest.JobFinished(analyzeOrg, b, "hooked")
+	req := events.LambdaFunctionURLRequest{
+		Version: "2.0", RawPath: path,
+		Headers: map[string]string{
+			"content-type":          "application/json",
+			"x-buildkite-event":     "job.finished",
+			"x-buildkite-signature": webhook.Sign(rec.Webhook.Secret, time.Now(), body),
+		},
+		Body: string(body),
+		RequestContext: events.LambdaFunctionURLRequestContext{
+			HTTP: events.LambdaFunctionURLRequestContextHTTPDescription{Method: "POST", Path: path},
+		},
+	}
+	payload, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hookFn := startFunction(t, "webhook", functionEnv(t, "webhook", k, e.queueURL, e.prefix, e.bk.URL))
+	var resp events.LambdaFunctionURLResponse
+	if err := json.Unmarshal(invokePayload(t, hookFn, payload), &resp); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("webhook: %d %s (%v); want 202", resp.StatusCode, resp.Body, err)
+	}
+
+	e.tenant = tenant
+	analyzeFn := startFunction(t, "analyze", functionEnv(t, "analyze", k, e.queueURL, e.prefix, e.bk.URL))
+	e.drain(t, analyzeFn)
+	got := e.analysis(t, "hooked")
+	if got.State != analysis.StateAnalyzed || got.Category != "infrastructure" || got.Actions.Retried == nil {
+		t.Errorf("analysis: %s %s, retried %+v", got.State, got.Category, got.Actions.Retried)
+	}
+	if diff := cmp.Diff([]string{"hooked"}, e.bk.Retries()); diff != "" {
+		t.Errorf("retries (-want +got):\n%s", diff)
+	}
+	if anns := e.bk.Annotations(); len(anns) != 1 || anns[0].Context != "kitefix" {
+		t.Errorf("annotations: %+v", anns)
 	}
 }

@@ -13,13 +13,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/kitefix/kitefix/shared/connection"
 	"github.com/kitefix/kitefix/shared/storage"
@@ -61,45 +58,6 @@ var (
 	_ connection.Secrets = (*Store)(nil)
 )
 
-// Open opens (creating when needed) the store in dir: dir itself with mode
-// 0700, the key file and the database. It fails when the key file can be
-// read or written by group or others, or when another process holds the
-// database.
-func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("open local store: %w", err)
-	}
-	key, err := loadOrCreateKey(filepath.Join(dir, KeyFile))
-	if err != nil {
-		return nil, fmt.Errorf("open local store: %w", err)
-	}
-	aead, err := newSealer(key)
-	if err != nil {
-		return nil, fmt.Errorf("open local store: %w", err)
-	}
-	path := filepath.Join(dir, DBFile)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("open local store: %s is in use by another process", path)
-		}
-		return nil, fmt.Errorf("open local store: open %s: %w", path, err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketConnections, bucketRoutes, bucketSecrets} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open local store: create buckets: %w", err)
-	}
-	return &Store{db: db, aead: aead}, nil
-}
-
 // Close closes the database.
 func (s *Store) Close() error {
 	if err := s.db.Close(); err != nil {
@@ -129,16 +87,9 @@ func (s *Store) GetConnection(ctx context.Context, tenant string) (connection.Re
 		if v == nil {
 			return storage.ErrNotFound
 		}
-		var sr storedRecord
-		if err := json.Unmarshal(v, &sr); err != nil {
-			return fmt.Errorf("decode record: %w", err)
-		}
-		rec = sr.Record
-		rec.Tenant, rec.Version, rec.UpdatedAt = sr.Tenant, sr.Version, sr.UpdatedAt
-		if rec.Webhook != nil {
-			rec.Webhook.ID = sr.WebhookID
-		}
-		return nil
+		var err error
+		rec, err = decodeRecord(tenant, v)
+		return err
 	})
 	if err != nil {
 		return connection.Record{}, wrap("get connection", err)

@@ -53,12 +53,13 @@ const (
 	tokNoOrgs   = "bkua_e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0e0"
 	tokSlow     = "bkua_f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1"
 	tokAgent    = "bkaa_a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2"
+	tokLimited  = "bkua_a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3a3"
 	tokenDesc   = "Development Token" // the fixture's description
 	tokenOwner  = "Algernon Moncrieff"
 	expiresDays = 5 // inside the page's two-week warning
 )
 
-var allTokens = []string{tokGood, tokRevoked, tokExpired, tokNoOrgs, tokSlow, tokAgent}
+var allTokens = []string{tokGood, tokRevoked, tokExpired, tokNoOrgs, tokSlow, tokAgent, tokLimited}
 
 // pageEnv is kitefix's local stack with a fake Buildkite behind a gate that
 // can hold one token's calls, so the page's busy state can be seen.
@@ -91,6 +92,7 @@ func newPageEnvWith(t *testing.T, bkURL string, wrap func(http.Handler) http.Han
 	e.bk.Add(tokGood, bkfake.Token{Scopes: connection.RequiredScopes, ExpiresAt: &expires})
 	e.bk.Add(tokExpired, bkfake.Token{Scopes: connection.RequiredScopes, ExpiresAt: &expired})
 	e.bk.Add(tokNoOrgs, bkfake.Token{Scopes: connection.RequiredScopes, Orgs: []string{}})
+	e.bk.Add(tokLimited, bkfake.Token{Scopes: connection.RequiredScopes, AccessTokenStatus: http.StatusTooManyRequests, RateLimitReset: 30})
 	var lacking []string
 	for _, s := range connection.RequiredScopes {
 		if s != "read_job_env" && s != "read_suites" {
@@ -424,20 +426,27 @@ func settingsFlow(t *testing.T, e *pageEnv, b *tab) {
 
 	for _, c := range []struct {
 		token, code, title, state string
+		link                      bool
 	}{
-		{tokRevoked, "invalid_token", "Buildkite rejected the token", "invalid-token"},
-		{tokExpired, "expired_token", "The token has expired", "expired-token"},
-		{tokNoOrgs, "no_organization_access", "The token reaches no organization", "no-organization"},
+		{tokRevoked, "invalid_token", "Buildkite rejected the token", "invalid-token", true},
+		{tokExpired, "expired_token", "The token has expired", "expired-token", true},
+		{tokNoOrgs, "no_organization_access", "The token reaches no organization", "no-organization", true},
+		{tokLimited, "buildkite_rate_limited", "Buildkite is rate limiting this token", "rate-limited", false},
 	} {
 		b.type_("#token-input", c.token)
 		b.click("#connect")
 		b.waitFor(c.code, `!!document.querySelector('#result [data-code="`+c.code+`"]')`)
-		errorShown(t, b, c.title, true)
+		errorShown(t, b, c.title, c.link)
 		if got := b.badge(); got != "Not connected" {
 			t.Errorf("%s: badge = %q, want Not connected (no token is stored)", c.code, got)
 		}
 		if got := b.visibleButtons(); strings.Join(got, "|") != "Connect" {
 			t.Errorf("%s: buttons = %q, want only Connect: no token was ever stored", c.code, got)
+		}
+		if c.code == "buildkite_rate_limited" {
+			if got := b.visibleText("#result"); !strings.Contains(got, "wait 30 seconds") {
+				t.Errorf("rate limit result = %q, want how long Buildkite asked to wait", got)
+			}
 		}
 		if c.code == "expired_token" {
 			msg := b.visibleText("#result")
@@ -477,8 +486,8 @@ func settingsFlow(t *testing.T, e *pageEnv, b *tab) {
 	if slow != 1 {
 		t.Errorf("a double submit made %d checks with Buildkite, want 1", slow)
 	}
-	if n := e.calls("PUT /v1/integrations/buildkite"); n != 5 {
-		t.Errorf("PUT requests = %d, want 5 (one per submitted token)", n)
+	if n := e.calls("PUT /v1/integrations/buildkite"); n != 6 {
+		t.Errorf("PUT requests = %d, want 6 (one per submitted token)", n)
 	}
 	errorShown(t, b, "The token lacks required scopes", true)
 	missing := b.eval(`[...document.querySelectorAll("#scopes li.missing code")].map(e => e.textContent).join(" ")`)

@@ -39,6 +39,12 @@ var sampleEvents = map[string]func() any{
 	"webhook-job-finished-failed.json":   func() any { return new(events.LambdaFunctionURLRequest) },
 	"webhook-build-finished-failed.json": func() any { return new(events.LambdaFunctionURLRequest) },
 	"webhook-bad-signature.json":         func() any { return new(events.LambdaFunctionURLRequest) },
+	"webhook-job-finished-passed.json":   func() any { return new(events.LambdaFunctionURLRequest) },
+	"webhook-token.json":                 func() any { return new(events.LambdaFunctionURLRequest) },
+	"webhook-stale-timestamp.json":       func() any { return new(events.LambdaFunctionURLRequest) },
+	"webhook-unknown-id.json":            func() any { return new(events.LambdaFunctionURLRequest) },
+	"webhook-malformed.json":             func() any { return new(events.LambdaFunctionURLRequest) },
+	"webhook-missing-event.json":         func() any { return new(events.LambdaFunctionURLRequest) },
 	"analyze-sqs.json":                   func() any { return new(events.SQSEvent) },
 	"analyze-sqs-build.json":             func() any { return new(events.SQSEvent) },
 	"analyze-sqs-poison.json":            func() any { return new(events.SQSEvent) },
@@ -298,6 +304,12 @@ func TestSampleWebhookEvents(t *testing.T) {
 		{"webhook-job-finished-failed.json", "job.finished", true, map[string]string{"job": "failed", "build": "failing"}},
 		{"webhook-build-finished-failed.json", "build.finished", true, map[string]string{"build": "failed"}},
 		{"webhook-bad-signature.json", "job.finished", false, map[string]string{"job": "failed", "build": "failing"}},
+		{"webhook-job-finished-passed.json", "job.finished", true, map[string]string{"job": "passed", "build": "failing"}},
+		{"webhook-token.json", "job.finished", false, map[string]string{"job": "failed", "build": "failing"}},
+		{"webhook-stale-timestamp.json", "job.finished", true, map[string]string{"job": "failed", "build": "failing"}},
+		{"webhook-unknown-id.json", "job.finished", true, map[string]string{"job": "failed", "build": "failing"}},
+		{"webhook-malformed.json", "job.finished", true, nil},
+		{"webhook-missing-event.json", "", true, map[string]string{"job": "failed", "build": "failing"}},
 	}
 	hookPath := regexp.MustCompile(`^/hooks/[0-9a-f]{32}$`)
 	for _, tt := range tests {
@@ -333,8 +345,17 @@ func TestSampleWebhookEvents(t *testing.T) {
 					Number int    `json:"number"`
 				} `json:"build"`
 			}
+			if tt.file == "webhook-malformed.json" {
+				if json.Valid([]byte(ev.Body)) {
+					t.Errorf("body is valid JSON, want malformed")
+				}
+				return
+			}
 			if err := json.Unmarshal([]byte(ev.Body), &payload); err != nil {
 				t.Fatalf("body: %v", err)
+			}
+			if tt.event == "" {
+				tt.event = "job.finished" // the header is missing, not the body's event
 			}
 			if payload.Event != tt.event {
 				t.Errorf("body event = %q, want %q", payload.Event, tt.event)

@@ -188,16 +188,24 @@ type textLine struct {
 	known bool    // the passing run printed it too (only looked up for signalling lines)
 	fresh bool    // with a baseline: a non-blank line the passing run did not print
 	skip  bool    // a test runner says it does not count (see notCounted)
+	// skipWord: a word or mark that notCounted looks for is in the line.
+	skipWord bool
 }
 
 // classify finds the failure signals in a line of text output and, with a
 // baseline, whether the passing run printed it too.
 func (a *analyzer) classify(c []byte) textLine {
 	l := textLine{c: c, t: trimIndent(c), f: features(c)}
+	// A skip marker's word is no failure signal; it only says where to
+	// look for one (see notCounted).
+	l.skipWord = l.f&fSkip != 0 || len(l.t) > 3 && l.t[0] == '[' && l.t[2] == ']' && l.t[3] == ' '
+	l.f &^= fSkip
 	if l.f != 0 && !textLike(c) {
 		l.f, l.junk = 0, true // a word in binary data, not a signal
 	}
-	if b := a.opts.Baseline; b != nil && len(l.t) > 0 {
+	if b := a.opts.Baseline; b != nil && len(l.t) > 0 && (l.f != 0 || a.open != nil) {
+		// Only lines that signal a failure, or that could carry on one,
+		// are looked up.
 		l.known = b.Contains(c)
 		l.fresh = !l.known
 		if l.known && l.f != 0 {
@@ -237,7 +245,10 @@ func (a *analyzer) score(l *textLine) (score int, prop bool) {
 	if a.ln-a.winStart >= denseWindow {
 		a.winStart, a.winCand, a.dense = a.ln, 0, false
 	}
-	l.skip = notCounted(t)
+	// The markers of tests that do not count are looked for only where
+	// they could matter: in lines that signal a failure or could carry on
+	// one, and in lines with a skip word.
+	l.skip = (l.skipWord || f&(fExpect|fFail) != 0 || a.open != nil) && notCounted(t)
 	if !a.dense && !l.junk && !l.skip {
 		if s := a.rules.line(a, c, t, f); s > score && (f != 0 || textLike(c)) {
 			score = s

@@ -97,3 +97,33 @@ func BenchmarkAnalyzeAllErrors(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNewBaseline measures the one pass over a passing log that the
+// baseline diff adds.
+func BenchmarkNewBaseline(b *testing.B) {
+	log := benchLog(8 << 20)
+	b.SetBytes(int64(len(log)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := NewBaseline(context.Background(), bytes.NewReader(log)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAnalyzeBaseline measures the analysis of a failed log against a
+// passing one of the same job: every signalling line is looked up.
+func BenchmarkAnalyzeBaseline(b *testing.B) {
+	log := benchLog(8 << 20)
+	base, err := NewBaseline(context.Background(), bytes.NewReader(benchLog(4<<20)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(log)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Analyze(context.Background(), bytes.NewReader(log), Options{Baseline: base}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

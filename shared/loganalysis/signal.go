@@ -34,6 +34,7 @@ const (
 	fLost                          // lost
 	fSignal                        // SIGKILL, SIGTERM, SIGINT
 	fRetry                         // retry, retrying, trying again
+	fSkip                          // skip, skipped, xfail, ignored: see notCounted
 )
 
 // charClass is 1 for lower-case and 2 for upper-case ASCII letters.
@@ -195,6 +196,7 @@ var signalPrefixes = [...]string{
 	"abo", "ass", "but", "bro", "can", "cou", "cor", "con", "den", "dea", "err", "exc", "exp",
 	"exi", "fai", "fat", "inv", "iss", "kil", "los", "mis", "not", "out", "oom", "off", "pan", "pro",
 	"ref", "ret", "seg", "sig", "tim", "tra", "try", "una", "und", "unr", "une", "unk", "vio", "war",
+	"ski", "xfa", "ign",
 }
 
 // prefixSet holds signalPrefixes as bits indexed by three letters.
@@ -371,6 +373,14 @@ func wordFeature(w, rest []byte) feature {
 		if eqFold(w, "warning") || eqFold(w, "warn") {
 			return fWarn
 		}
+	case 'x':
+		if hasPrefixFold(w, "xfail") {
+			return fSkip
+		}
+	}
+	switch {
+	case hasPrefixFold(w, "skip"), eqFold(w, "ignored"):
+		return fSkip
 	}
 	return 0
 }

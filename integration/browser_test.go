@@ -203,6 +203,9 @@ func screenshotDir(t *testing.T) string {
 	t.Helper()
 	if d := os.Getenv("KITEFIX_SCREENSHOTS"); d != "" {
 		dir := filepath.Join(d, strings.ReplaceAll(t.Name(), "/", "_"))
+		if err := os.RemoveAll(dir); err != nil { // no screenshot of an earlier run stays
+			t.Fatalf("screenshot dir: %v", err)
+		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatalf("screenshot dir: %v", err)
 		}
@@ -405,17 +408,7 @@ func settingsFlow(t *testing.T, e *pageEnv, b *tab) {
 
 	// Keyboard only: Tab reaches the token field, the focus is visible,
 	// Enter submits.
-	for i := 0; i < 12 && b.eval(`document.activeElement.id`) != "token-input"; i++ {
-		b.do("press Tab", chromedp.KeyEvent(kb.Tab))
-		if b.eval(`document.activeElement.tagName`) == "A" || b.eval(`document.activeElement.tagName`) == "BUTTON" {
-			if style := b.eval(`(() => { const s = getComputedStyle(document.activeElement); return s.outlineStyle + " " + s.outlineWidth })()`); !strings.HasPrefix(style, "solid 3px") {
-				t.Errorf("focused %s has outline %q, want a visible 3px outline", b.eval(`document.activeElement.outerHTML.slice(0, 60)`), style)
-			}
-		}
-	}
-	if b.eval(`document.activeElement.id`) != "token-input" {
-		t.Fatalf("Tab never reached the token field")
-	}
+	b.tabTo("token-input")
 	b.do("type an agent token and press Enter", chromedp.SendKeys("#token-input", tokAgent), chromedp.KeyEvent(kb.Enter))
 	b.waitFor("the wrong token type", `!!document.querySelector('#result [data-code="wrong_token_type"]')`)
 	errorShown(t, b, "That is not an API access token", true)
@@ -603,9 +596,13 @@ func settingsFlow(t *testing.T, e *pageEnv, b *tab) {
 	if n := e.calls("POST /v1/integrations/buildkite/webhook-secret"); n != 0 {
 		t.Errorf("a cancelled rotation sent %d requests", n)
 	}
-	b.click("#rotate")
+	// Again by keyboard only: Tab to the button, Enter, Tab to the
+	// confirmation's button, Enter.
+	b.tabTo("rotate")
+	b.do("press Enter", chromedp.KeyEvent(kb.Enter))
 	b.waitFor("the rotate confirmation", `document.getElementById("confirm").open`)
-	b.click("#confirm-ok")
+	b.tabTo("confirm-ok")
+	b.do("press Enter", chromedp.KeyEvent(kb.Enter))
 	b.waitFor("the new secret", `!document.getElementById("secret").hidden`)
 	if got := b.visibleText("#secret-value"); got == secret || len(got) != 64 {
 		t.Errorf("secret after rotation = %q, want a new one", got)
@@ -653,6 +650,23 @@ func settingsFlow(t *testing.T, e *pageEnv, b *tab) {
 			t.Errorf("a token is left in the page")
 		}
 	}
+}
+
+// tabTo presses Tab until the element with id has the focus, checking on
+// the way that each focused control shows a visible outline.
+func (b *tab) tabTo(id string) {
+	b.t.Helper()
+	for range 40 {
+		if b.eval(`document.activeElement.id`) == id {
+			return
+		}
+		b.do("press Tab", chromedp.KeyEvent(kb.Tab))
+		if style := b.eval(`(() => { const a = document.activeElement; if (!a.matches("a, button, summary, input")) return "n/a";
+			const s = getComputedStyle(a); return s.outlineStyle + " " + s.outlineWidth })()`); style != "n/a" && !strings.HasPrefix(style, "solid 3px") {
+			b.t.Errorf("focused %s has outline %q, want a visible 3px outline", b.eval(`document.activeElement.outerHTML.slice(0, 60)`), style)
+		}
+	}
+	b.t.Fatalf("Tab never reached #%s", id)
 }
 
 // errorShown checks the one result: an alert with its title, the next

@@ -14,7 +14,7 @@ var WebhookEvents = []string{"ping", "build.finished", "job.finished"}
 // WebhookSignature is what to choose for how Buildkite proves a delivery.
 // A signature covers the body and a timestamp, so a captured delivery can
 // be neither altered nor replayed; a token is accepted too.
-const WebhookSignature = "signature (recommended): choose \"Signature\" and paste the webhook secret; \"Token\" also works"
+const WebhookSignature = "signature (recommended): send the webhook secret as X-Buildkite-Signature; as X-Buildkite-Token it also works"
 
 // DeliveryLog tells when a tenant's webhook last delivered. When the
 // Records store given to the Service also implements it, status records

@@ -52,6 +52,8 @@ eval:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/loganalysis/
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/webhook/ ./shared/ingest/
+	$(GO) test -run '^$$' -bench AnalyzeHandler1GiB -benchtime 1x ./shared/analysis/
+	$(GO) test -run '^$$' -bench ServeWebhookToAnnotation -benchtime 60x ./cmd/kitefix/
 	$(GO) run ./tools/logbench
 
 ## fuzz: a short fuzzing pass over the line cleaner, the analyzer, the webhook signature header and the payload reader

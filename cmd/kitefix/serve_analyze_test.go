@@ -24,7 +24,7 @@ const (
 
 // startServeWith runs `kitefix serve` with extra arguments and returns its
 // URL and a stop function that waits for it to exit.
-func startServeWith(t *testing.T, dataDir, bkURL string, args ...string) (string, *syncBuffer, func()) {
+func startServeWith(t testing.TB, dataDir, bkURL string, args ...string) (string, *syncBuffer, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()

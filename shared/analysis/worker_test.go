@@ -129,7 +129,7 @@ type env struct {
 
 type envOption func(*analysis.Config)
 
-func newEnv(t *testing.T, caps connection.Capabilities, opts ...envOption) *env {
+func newEnv(t testing.TB, caps connection.Capabilities, opts ...envOption) *env {
 	t.Helper()
 	store, err := localstore.Open(t.TempDir())
 	if err != nil {
@@ -160,7 +160,7 @@ func jobMessage(number int, jobID string) queue.Message {
 		BuildID: fmt.Sprintf("build-web-%d", number), JobID: jobID, Reason: queue.ReasonWebhook, QueuedAt: time.Now().UTC()}
 }
 
-func body(t *testing.T, m queue.Message) []byte {
+func body(t testing.TB, m queue.Message) []byte {
 	t.Helper()
 	b, err := queue.Encode(m)
 	if err != nil {

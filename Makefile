@@ -48,7 +48,7 @@ integration: $(RIE) chromium
 eval:
 	$(GO) run ./tools/logeval -data $(DATASET) $(if $(wildcard $(CIDIFF)/labels.jsonl),-cidiff $(CIDIFF))
 
-## bench: analyzer throughput and peak memory on a generated 1 GiB log, and Go benchmarks (analyzer, webhook handling)
+## bench: analyzer throughput and peak memory on a generated 1 GiB log, Go benchmarks (analyzer, webhook handling), a 1 GiB log through the analyze worker and webhook-to-annotation latency on kitefix serve
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/loganalysis/
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/webhook/ ./shared/ingest/

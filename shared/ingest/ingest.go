@@ -138,7 +138,8 @@ func (h *Handler) handle(ctx context.Context, req Request, d *delivery) outcome 
 		d.reason = fmt.Sprintf("body of %d bytes", len(req.Body))
 		return outcomeTooLarge
 	}
-	if req.WebhookID == "" {
+	if !validWebhookID(req.WebhookID) {
+		// Not an id kitefix hands out: no need to ask the store.
 		d.check = "unknown_webhook"
 		return outcomeUnauthorized
 	}
@@ -280,6 +281,22 @@ func (h *Handler) enqueue(ctx context.Context, a assessment, d *delivery) outcom
 // releaseTimeout bounds undoing a claim after a failed send, which runs
 // even when the request's context is done.
 const releaseTimeout = 5 * time.Second
+
+// webhookIDLen is the length of the webhook ids connect makes: 128 random
+// bits in lower-case hex.
+const webhookIDLen = 32
+
+func validWebhookID(id string) bool {
+	if len(id) != webhookIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // DedupeID is the queue's deduplication id for tenant's work named key: the
 // key behind a digest of the tenant, so it stays short (SQS allows 128

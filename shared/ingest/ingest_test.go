@@ -133,6 +133,11 @@ func TestStatusTable(t *testing.T) {
 			r.WebhookID = "ffffffffffffffffffffffffffffffff"
 			return r
 		}(), 401, "unauthorized", "unknown_webhook", 0},
+		{"webhook id of another shape", connection.WebhookKeys{Current: testSecret}, nil, func() Request {
+			r := signed("job.finished", jobFailed, testSecret, now)
+			r.WebhookID = strings.Repeat("x", 4096)
+			return r
+		}(), 401, "unauthorized", "unknown_webhook", 0},
 		{"disconnected tenant", connection.WebhookKeys{Current: testSecret}, func(m *memStore) {
 			m.records[testTenant] = connection.Record{State: connection.StateDisconnected}
 		}, signed("job.finished", jobFailed, testSecret, now), 401, "unauthorized", "not_connected", 0},

@@ -219,7 +219,10 @@ func inlineText(s string) string { return markdownSpecial.Replace(s) }
 func codeSpan(s string) string {
 	s = strings.NewReplacer("\n", " ", "\r", " ").Replace(s)
 	ticks := strings.Repeat("`", longestRun(s, '`')+1)
-	return ticks + " " + s + " " + ticks
+	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
+		s = " " + s + " "
+	}
+	return ticks + s + ticks
 }
 
 // codeFence is a fence longer than any backtick run in s.

@@ -234,7 +234,7 @@ func continuation(c, t []byte) bool {
 	if len(t) > 2 && t[0] == '#' && isDigit(t[1]) && bytes.Contains(t[:min(len(t), 12)], []byte(" 0x")) {
 		return true // a sanitizer's or gdb's stack frame: "#3 0x4fb97b in free"
 	}
-	return frameLike(c, t) || bytes.HasPrefix(t, []byte("Caused by")) ||
+	return frameLike(c, t) || bytes.HasPrefix(t, []byte("Caused by")) || bytes.HasPrefix(t, []byte("Reason: ")) ||
 		bytes.HasPrefix(t, []byte("E ")) || bytes.HasPrefix(t, []byte("-->"))
 }
 

@@ -28,6 +28,8 @@ var (
 	// runner's status at the end of a test's line.
 	reStatusEnd = regexp.MustCompile(`^(?:\s+(\S.*?)(?::|\s\.{3}|\s{2,})|(\S.*?)(?:\s\.{3}|\s{2,}))\s*(?:FAIL|FAILED)(?:\s+\([\d.]+\s?m?s\))?\s*$`)
 	reVitest    = regexp.MustCompile(`^FAIL\s+(\S+\.\w+) > (.+)$`)
+	// Erlang's test server: "inet_SUITE:t_gethostnative failed on line 696".
+	reErlangCase = regexp.MustCompile(`^(\w+_SUITE):(\w+) failed on line (\d+)$`)
 )
 
 // failedTest recognises a line that names a failed test. It returns the test
@@ -64,6 +66,10 @@ func (s *ruleState) failedTest(ln int64, c, t []byte, f feature) (FailingTest, i
 		}
 		if m := reVitest.FindSubmatch(t); m != nil {
 			return FailingTest{Name: string(m[2]), File: string(m[1])}, 4
+		}
+		if m := reErlangCase.FindSubmatch(t); m != nil {
+			// A suite is the module in <suite>.erl.
+			return FailingTest{Name: string(m[1]) + ":" + string(m[2]), File: string(m[1]) + ".erl", Line: atoi(m[3])}, 4
 		}
 		if m := reJestFile.FindSubmatch(t); m != nil {
 			s.jestFile = string(m[1])

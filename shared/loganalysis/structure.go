@@ -183,11 +183,12 @@ func propagation(t []byte, f feature) bool {
 // "(Test / test) sbt.TestsFailedException: Tests unsuccessful", Gradle's
 // "Execution failed for task ':app:test'." and "There were failing tests",
 // prove's "Result: FAIL" and "Dubious, test returned 1", rebar3's
-// "Failures occurred running tests", XCTest's "Test Suite 'All tests'
-// failed at ...".
+// "Failures occurred running tests", Erlang's test server "One or more tests
+// failed.", XCTest's "Test Suite 'All tests' failed at ...".
 var wrapperPhrases = [...]string{
 	"Tests unsuccessful", "TestsFailedException", "Execution failed for task", "There were failing tests",
 	"Result: FAIL", "Dubious, test returned", "Failures occurred running tests", "' failed at ",
+	"One or more tests failed",
 }
 
 // wrapperReport reports whether a line is one of wrapperPhrases.

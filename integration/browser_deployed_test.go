@@ -155,3 +155,49 @@ func TestBrowserDeployedBundle(t *testing.T) {
 // unguarded is the local stack's handler without kitefix serve's own-page
 // guard, as the connect function serves it behind API Gateway.
 func unguarded(e *pageEnv) http.Handler { return e.inner }
+
+// TestBrowserConcurrentChange: when another change to the connection wins
+// (409 conflict), the page says so once, shows the connection as it now
+// is, and the next try works.
+func TestBrowserConcurrentChange(t *testing.T) {
+	browser := newBrowser(t)
+	var once sync.Once
+	e := newPageEnv(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			lost := false
+			if r.Method == http.MethodPost && r.URL.Path == "/v1/integrations/buildkite/verify" {
+				once.Do(func() { lost = true })
+			}
+			if !lost {
+				next.ServeHTTP(w, r)
+				return
+			}
+			// What the settings API answers when a concurrent change won.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusConflict)
+			_, _ = w.Write([]byte(`{"state":"connected","organizations":[],"missing_scopes":[],"optional_scopes_missing":[],"capabilities":{"annotate":false,"retry":false},` +
+				`"error":{"code":"conflict","message":"Another change to this Buildkite connection happened at the same time and won; nothing was changed by this request. Reload the status and try again."}}`))
+		})
+	})
+	b := newTab(t, browser, viewports[1], "")
+	b.do("open the page", chromedp.Navigate(e.srv.URL))
+	b.waitFor("the first status", `document.getElementById("state").dataset.state !== "loading"`)
+	b.type_("#token-input", tokGood)
+	b.click("#connect")
+	b.waitFor("connected", `document.getElementById("state").textContent === "Connected"`)
+
+	gets := e.calls("GET /v1/integrations/buildkite")
+	b.click("#verify")
+	b.waitFor("the conflict", `!!document.querySelector('#result [data-code="conflict"]')`)
+	errorShown(t, b, "Another change came first", false)
+	b.waitFor("the status read again", `!document.getElementById("verify").disabled`)
+	if n := e.calls("GET /v1/integrations/buildkite"); n <= gets {
+		t.Errorf("the page did not read the status again after the conflict")
+	}
+	if got := b.visibleText("#token-desc"); !strings.Contains(got, tokenDesc) {
+		t.Errorf("after the conflict the token details read %q", got)
+	}
+	b.shot("conflict")
+	b.click("#verify")
+	b.waitFor("verified", `document.getElementById("result").innerText.includes("The token still works")`)
+}

@@ -451,6 +451,20 @@
     setBusy(true, label, button);
     try {
       const res = await request(method, path, body);
+      if (res.status === 409 && res.data && res.data.error && res.data.error.code === "conflict") {
+        // Someone else's change won: show the connection as it is now,
+        // with what happened to this request.
+        let now = null;
+        try {
+          now = await request("GET", "/v1/integrations/buildkite");
+        } catch (e) {
+          now = null;
+        }
+        setBusy(false);
+        if (now && now.data && now.data.state) render(now.data, false);
+        renderResult(errorBox(res.data.error));
+        return res;
+      }
       setBusy(false);
       if (res.data && res.data.state) {
         render(res.data, true, res.retryAfter);
@@ -459,15 +473,6 @@
         renderResult(errorBox(res.data.error, { retryAfter: res.retryAfter }));
       } else {
         renderResult(errorBox({ code: "unknown", message: `The settings API answered ${res.status} with no explanation. Try again in a minute.` }));
-      }
-      if (res.status === 409 && res.data && res.data.error && res.data.error.code === "conflict") {
-        // Someone else's change won: show the record as it is now.
-        const now = await request("GET", "/v1/integrations/buildkite");
-        if (now.data && now.data.state) {
-          const box = $("result").firstChild;
-          render(now.data, false);
-          if (box) renderResult(box);
-        }
       }
       return res;
     } catch (e) {

@@ -17,9 +17,9 @@ import (
 
 // How often each concurrent scenario runs per adapter set: enough to catch
 // an interleaving that tears the state, few enough to keep the file under a
-// minute. moto answers one request at a time in Python (the 50 waiters of a
-// burst poll it for the lease), which makes a run there ten times slower
-// than on kumo; it gets fewer runs.
+// minute. moto serves requests from one Python interpreter, and the 50
+// waiters of a burst poll it for the lease: a run there takes about ten
+// times as long as on kumo, so it gets fewer runs.
 const (
 	kumoRuns = 5
 	motoRuns = 3

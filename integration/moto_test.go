@@ -22,8 +22,8 @@ import (
 // and Secrets Manager clients and a table made by dynamostore.CreateTable.
 // Unlike kumo, each server starts empty.
 //
-// moto differences that matter here: it answers one request at a time in
-// Python, so bursts of concurrent calls queue (see motoRuns); and, like
+// moto differences that matter here: it serves requests from one Python
+// interpreter, so a burst of concurrent calls is slow (see motoRuns); and, like
 // kumo, it removes a force-deleted secret at once, where Secrets Manager
 // finishes the deletion in the background (secretstore retries a put for
 // that, which neither fake exercises).

@@ -136,7 +136,7 @@ func (a *analyzer) line(raw []byte) {
 				a.closeOpen()
 			}
 		}
-		a.ring.push(a.ln, k, 0, false, c)
+		a.ring.push(a.ln, k, scoreOrdinary, false, c)
 		return
 	case kindHeader:
 		a.closeOpen()
@@ -166,7 +166,7 @@ func (a *analyzer) line(raw []byte) {
 		a.segStart = a.ln + 1
 	}
 	if k != kindText {
-		a.ring.push(a.ln, k, 0, false, c)
+		a.ring.push(a.ln, k, scoreOrdinary, false, c)
 		return
 	}
 

@@ -261,7 +261,7 @@ func listedName(t []byte) bool {
 		return false
 	}
 	r := bytes.TrimSpace(t[n:])
-	return len(r) > 0 && bytes.IndexAny(r, " \t:") < 0
+	return len(r) > 0 && !bytes.ContainsAny(r, " \t:")
 }
 
 // progressLine reports whether a line starts with a build tool's progress

@@ -13,17 +13,22 @@ import (
 
 	"github.com/kitefix/kitefix/shared/config"
 	"github.com/kitefix/kitefix/shared/localguard"
+	"github.com/kitefix/kitefix/shared/localstore"
 	"github.com/kitefix/kitefix/shared/stack"
 	"github.com/kitefix/kitefix/web"
 )
 
-// runServe implements `kitefix serve [--addr 127.0.0.1:8080] [--data DIR]
+// dataDefault is where `kitefix serve` keeps its data unless told.
+const dataDefault = ".kitefix"
+
+// runServe implements `kitefix serve [--addr 127.0.0.1:8080] [--data DIR] [--reset]
 // [--reconcile-every 15m]`.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
-	data := fs.String("data", ".kitefix", "directory of the embedded database and its key file")
+	data := fs.String("data", dataDefault, "directory of the embedded database and its key file")
+	reset := fs.Bool("reset", false, "start over: move the data directory aside to DIR.broken-<time> (nothing is deleted) and begin with empty data")
 	reconcileEvery := fs.Duration("reconcile-every", 15*time.Minute, "how often to look for failed jobs no webhook brought (0: never)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -51,10 +56,28 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if host, _, _ := net.SplitHostPort(ln.Addr().String()); !net.ParseIP(host).IsLoopback() {
 		log.Warn("serving beyond loopback: the local settings API has no sign-in", "addr", ln.Addr().String())
 	}
+	if *reset {
+		moved, err := localstore.MoveAside(*data, time.Now())
+		if err != nil {
+			ln.Close()
+			fmt.Fprintf(stderr, "kitefix serve: reset: %v\n", err)
+			return 1
+		}
+		if moved != "" {
+			fmt.Fprintf(stderr, "kitefix serve: moved %s to %s; starting with empty data\n", *data, moved)
+		}
+	}
 	local, err := stack.OpenLocal(*data, cfg, log, web.Handler())
 	if err != nil {
 		ln.Close()
 		fmt.Fprintf(stderr, "kitefix serve: %v\n", err)
+		if errors.Is(err, localstore.ErrDamaged) {
+			again := "kitefix serve --reset"
+			if *data != dataDefault {
+				again += " --data " + *data
+			}
+			fmt.Fprintf(stderr, "kitefix serve: or start over with `%s`: it moves %s aside (deleting nothing), and you connect Buildkite again\n", again, *data)
+		}
 		return 1
 	}
 	defer local.Close()

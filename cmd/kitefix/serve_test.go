@@ -40,15 +40,16 @@ func (s *syncBuffer) String() string {
 
 // startServe runs `kitefix serve` on a free loopback port and returns its
 // URL; the server stops when the test ends.
-func startServe(t *testing.T, dataDir string, bkURL string) (string, *syncBuffer) {
+func startServe(t *testing.T, dataDir string, bkURL string, extra ...string) (string, *syncBuffer) {
 	t.Helper()
-	url, stderr, stop := startServeStoppable(t, dataDir, bkURL)
+	url, stderr, stop := startServeStoppable(t, dataDir, bkURL, extra...)
 	t.Cleanup(stop)
 	return url, stderr
 }
 
-// startServeStoppable is startServe with the stop left to the caller.
-func startServeStoppable(t *testing.T, dataDir string, bkURL string) (string, *syncBuffer, func()) {
+// startServeStoppable is startServe with the stop left to the caller, and
+// extra flags.
+func startServeStoppable(t *testing.T, dataDir string, bkURL string, extra ...string) (string, *syncBuffer, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
@@ -61,7 +62,7 @@ func startServeStoppable(t *testing.T, dataDir string, bkURL string) (string, *s
 	}
 	done := make(chan int, 1)
 	go func() {
-		done <- runServe(ctx, []string{"--addr", "127.0.0.1:0", "--data", dataDir}, pw, stderr, getenv)
+		done <- runServe(ctx, append([]string{"--addr", "127.0.0.1:0", "--data", dataDir}, extra...), pw, stderr, getenv)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')

@@ -166,9 +166,10 @@ func features(line []byte) feature {
 				prev = cj
 			}
 			w := line[pos:j]
-			if pos > 0 && isLetter(line[pos-1]) && j < n && isUpper(line[j]) {
-				// A hump inside an identifier: TestErrorHandling. Only
-				// the last one names a kind, as in AssertionError.
+			if j < n && isUpper(line[j]) && charClass[line[j-1]] == 1 {
+				// A hump that another follows: TestErrorHandling,
+				// FailureAccrualFactory. Only the last one names a
+				// kind, as in AssertionError.
 				words++
 				continue
 			}

@@ -26,6 +26,10 @@ func TestLineSignals(t *testing.T) {
 		{"npm error 404  'left-padd@^1.3.0' is not in this registry.", true},
 		{"npm ERR! 404 Not Found - GET https://registry.npmjs.org/left-padd - Not found", true},
 		{"Tests run: 5, Failures: 1, Errors: 0, Skipped: 0", false},
+		{"com.acme.FailureAccrualFactory$anon didMarkDead", false}, // a hump another follows
+		{"java.lang.AssertionError: boom", true},
+		{"Failed 1 tests. Passed 6 tests.", false},         // a count of tests
+		{"Failed!  - Failed:     1, Passed:    11", false}, // a label's count after spaces
 	}
 	for _, tt := range tests {
 		f := features([]byte(tt.line))

@@ -1,0 +1,45 @@
+package loganalysis
+
+import "testing"
+
+// TestOrdinaryMarkers checks the markers of output that is not a failure:
+// tests that do not count, build progress, wrapper reports and lists of
+// names.
+func TestOrdinaryMarkers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		line                                string
+		notCounted, progress, wrapper, list bool
+	}{
+		{line: "not ok 3 - renders the legacy layout # TODO not ported", notCounted: true},
+		{line: "not ok 4 - uploads # skip no network", notCounted: true},
+		{line: "not ok 5 - saves a widget"},
+		{line: "XFAIL widget_render() [ext/widget/tests/004.phpt]", notCounted: true},
+		{line: "tests/test_a.py::test_b XFAIL", notCounted: true},
+		{line: "SKIP widget on Windows [ext/widget/tests/002.phpt] reason: only for Windows", notCounted: true},
+		{line: "[info] - should render offline !!! IGNORED !!!", notCounted: true},
+		{line: "[info] - should upload (pending)", notCounted: true},
+		{line: "[!] reads from the network 3ms (0ms|3ms)", notCounted: true},
+		{line: "[-] saves the widget 20ms (18ms|2ms)"},
+		{line: "Skipped Widgets.Tests.WidgetTests.RendersOffline [1 ms]", notCounted: true},
+		{line: "//widgets:flaky_test    FLAKY, failed in 1 out of 2 in 0.3s", notCounted: true},
+		{line: "FAIL widget_save() rejects an empty name [ext/widget/tests/005.phpt]"},
+		{line: "[ 42 of 147] Compiling Text.Pandoc.Error ( src/Text/Pandoc/Error.hs, x.o )", progress: true},
+		{line: "[12/40] Building CXX object src/CMakeFiles/w.dir/error.cc.o", progress: true},
+		{line: "[error] 12 errors"},
+		{line: "[error] (Test / test) sbt.TestsFailedException: Tests unsuccessful", wrapper: true},
+		{line: "Execution failed for task ':app:test'.", wrapper: true},
+		{line: "One or more tests failed.", wrapper: true},
+		{line: "error: cannot find symbol", wrapper: false},
+		{line: "[error] \tcom.acme.WidgetSpec", list: true},
+		{line: "[error] cannot find symbol"},
+	}
+	for _, tt := range tests {
+		b := []byte(tt.line)
+		got := [4]bool{notCounted(b), progressLine(b), wrapperReport(b), listedName(b)}
+		want := [4]bool{tt.notCounted, tt.progress, tt.wrapper, tt.list}
+		if got != want {
+			t.Errorf("%q: notCounted, progress, wrapper, list = %v, want %v", tt.line, got, want)
+		}
+	}
+}

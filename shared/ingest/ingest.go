@@ -265,7 +265,9 @@ func (h *Handler) enqueue(ctx context.Context, a assessment, d *delivery) outcom
 		d.err = fmt.Errorf("claim delivery: %w", err)
 		return outcomeUnavailable
 	}
-	if err := h.cfg.Queue.Send(ctx, a.body, DedupeID(d.tenant, key)); err != nil {
+	sendCtx, cancel := reserveForRelease(ctx)
+	defer cancel()
+	if err := h.cfg.Queue.Send(sendCtx, a.body, DedupeID(d.tenant, key)); err != nil {
 		d.err = fmt.Errorf("send message: %w", err)
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
@@ -281,6 +283,21 @@ func (h *Handler) enqueue(ctx context.Context, a assessment, d *delivery) outcom
 // releaseTimeout bounds undoing a claim after a failed send, which runs
 // even when the request's context is done.
 const releaseTimeout = 5 * time.Second
+
+// releaseReserve is the part of a request's deadline kept back from the
+// send, so a send that times out still leaves time to undo the claim before
+// the function is stopped (a claim left behind would hide the job from the
+// next attempt for ClaimTTL).
+const releaseReserve = 2 * time.Second
+
+// reserveForRelease returns ctx with its deadline moved releaseReserve
+// earlier, when it has one far enough away.
+func reserveForRelease(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) > 2*releaseReserve {
+		return context.WithDeadline(ctx, dl.Add(-releaseReserve))
+	}
+	return ctx, func() {}
+}
 
 // webhookIDLen is the length of the webhook ids connect makes: 128 random
 // bits in lower-case hex.

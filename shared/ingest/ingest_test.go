@@ -449,3 +449,28 @@ func TestHTTPAdapter(t *testing.T) {
 		t.Errorf("GET: %d Allow %q, want 405 POST", resp.StatusCode, resp.Header.Get("Allow"))
 	}
 }
+
+// slowQueue blocks each send until its context ends.
+type slowQueue struct{ *memStore }
+
+func (q slowQueue) Send(ctx context.Context, _ []byte, _ string) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestSendTimeoutLeavesTimeToRelease(t *testing.T) {
+	hs := newHarness(t, connection.WebhookKeys{Current: testSecret})
+	h := New(Config{Routes: hs.store, Secrets: hs.store, Deliveries: hs.store, Queue: slowQueue{hs.store}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*releaseReserve+time.Second)
+	defer cancel()
+	resp := h.Handle(ctx, signed("job.finished", fixture(t, "job-finished-failed.json"), testSecret, time.Now()))
+	if resp.Status != 503 {
+		t.Fatalf("status %d, want 503", resp.Status)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("the send used the whole deadline: nothing left to undo the claim")
+	}
+	if hs.store.claimed(testTenant, "job:"+failedJobID) {
+		t.Errorf("the claim stayed after the send timed out")
+	}
+}

@@ -594,3 +594,50 @@ func TestBaselineFromLastPassedBuild(t *testing.T) {
 		t.Errorf("the passing log was fetched %d times; want 1", logs)
 	}
 }
+
+func TestConcurrentJobsOfOneBuildShareOneAnnotation(t *testing.T) {
+	t.Parallel()
+	for run := range 3 {
+		e := newEnv(t, allCaps)
+		var ids []string
+		for i := range 6 {
+			ids = append(ids, fmt.Sprintf("c%d-%d", run, i))
+		}
+		e.bk.AddBuild(analysistest.FailedBuild(testOrg, "web", 20, time.Now(), ids...))
+		for i, id := range ids {
+			log := testLog
+			if i%2 == 1 {
+				log = lostLog
+			}
+			e.bk.SetLogText(id, log)
+		}
+		var wg sync.WaitGroup
+		for _, id := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if out := e.w.HandleBody(context.Background(), body(t, jobMessage(20, id)), 1); out.Verdict != analysis.Done {
+					t.Errorf("%s: %v %v", id, out, out.Err)
+				}
+			}()
+		}
+		wg.Wait()
+		// Invariants: one analysis per job, the stored report and the last
+		// annotation posted name every job, each lost agent retried once.
+		rep, err := e.store.GetBuildReport(context.Background(), testTenant, "build-web-20")
+		if err != nil || len(rep.Jobs) != len(ids) {
+			t.Fatalf("run %d: report has %d jobs (%v); want %d", run, len(rep.Jobs), err, len(ids))
+		}
+		anns := e.bk.Annotations()
+		last := anns[len(anns)-1].Body
+		for _, id := range ids {
+			if !strings.Contains(last, "#"+id+")") {
+				t.Errorf("run %d: the last annotation does not link %s", run, id)
+			}
+			e.analysis(t, id)
+		}
+		if n := len(e.bk.Retries()); n != 3 {
+			t.Errorf("run %d: %d retries; want 3", run, n)
+		}
+	}
+}

@@ -70,6 +70,7 @@ type pageEnv struct {
 	release chan struct{}
 	inner   http.Handler // the stack's handler, before kitefix serve's guard
 	local   *stack.Local
+	expires time.Time // when tokGood expires
 
 	mu        sync.Mutex
 	slowCalls int            // access-token calls made with tokSlow
@@ -87,9 +88,9 @@ func newPageEnv(t *testing.T, wrap func(http.Handler) http.Handler) *pageEnv {
 func newPageEnvWith(t *testing.T, bkURL string, wrap func(http.Handler) http.Handler) *pageEnv {
 	t.Helper()
 	e := &pageEnv{t: t, bk: bkfake.New(t), release: make(chan struct{}), apiCalls: map[string]int{}}
-	expires := time.Now().Add(expiresDays*24*time.Hour + time.Hour)
+	e.expires = time.Now().Add(expiresDays*24*time.Hour + time.Hour)
 	expired := time.Now().Add(-48 * time.Hour)
-	e.bk.Add(tokGood, bkfake.Token{Scopes: connection.RequiredScopes, ExpiresAt: &expires})
+	e.bk.Add(tokGood, bkfake.Token{Scopes: connection.RequiredScopes, ExpiresAt: &e.expires})
 	e.bk.Add(tokExpired, bkfake.Token{Scopes: connection.RequiredScopes, ExpiresAt: &expired})
 	e.bk.Add(tokNoOrgs, bkfake.Token{Scopes: connection.RequiredScopes, Orgs: []string{}})
 	e.bk.Add(tokLimited, bkfake.Token{Scopes: connection.RequiredScopes, AccessTokenStatus: http.StatusTooManyRequests, RateLimitReset: 30})
@@ -580,6 +581,30 @@ func settingsFlow(t *testing.T, e *pageEnv, b *tab) {
 		t.Errorf("the failed attempt is still shown after a successful verify")
 	}
 	b.shot("verified")
+
+	// The stored token stops working: the connection fails, says why and
+	// what to do, and offers a check again once the token is fixed.
+	good := bkfake.Token{Scopes: connection.RequiredScopes, ExpiresAt: &e.expires}
+	e.bk.Add(tokGood, bkfake.Token{AccessTokenStatus: http.StatusUnauthorized})
+	b.click("#verify")
+	b.waitFor("the failed connection", `document.getElementById("state").textContent === "Connection failed"`)
+	errorShown(t, b, "Buildkite rejected the token", true)
+	if got := strings.Join(b.visibleButtons(), "|"); got != "Verify again|Disconnect…|Connect" {
+		t.Errorf("buttons when the stored token fails = %q", got)
+	}
+	if got := b.visibleText("#caps"); !strings.Contains(got, "Nothing until a working token is connected") {
+		t.Errorf("capabilities of a failed connection = %q", got)
+	}
+	if !b.visible("#token-input") {
+		t.Errorf("no way to connect another token when the stored one fails")
+	}
+	if got := b.visibleText("#failures"); !strings.Contains(got, "while the connection above is failing") {
+		t.Errorf("empty failures with a failing connection = %q", got)
+	}
+	b.shot("stored-token-failed")
+	e.bk.Add(tokGood, good)
+	b.click("#verify")
+	b.waitFor("connected again", `document.getElementById("state").textContent === "Connected"`)
 
 	// Rotate: a confirmation first, which Escape cancels.
 	b.click("#rotate")

@@ -258,7 +258,7 @@
     expiry.className = "";
     if (!exp) {
       expiry.replaceChildren("Never");
-    } else if (exp.getTime() - Date.now() < EXPIRY_WARNING_DAYS * DAY_MS) {
+    } else if (rec.state === "connected" && exp.getTime() - Date.now() < EXPIRY_WARNING_DAYS * DAY_MS) {
       expiry.className = "warn";
       const past = exp.getTime() <= Date.now();
       expiry.replaceChildren(el("strong", {}, past ? "Expired " : "Expires " + relativeDays(exp) + ", "), timeEl(tok.expires_at),
@@ -623,7 +623,10 @@
     }
     const rec = page.rec || { state: "not_connected" };
     let lines;
-    if (rec.state !== "connected") {
+    if (rec.state === "failed" && hasStoredToken(rec)) {
+      lines = [el("p", { class: "empty-title" }, "No failures explained yet"),
+        el("p", {}, "kitefix cannot read Buildkite while the connection above is failing. Fix it there; each failed job then appears here with its explanation.")];
+    } else if (rec.state !== "connected") {
       lines = [el("p", { class: "empty-title" }, "No failures to explain yet"),
         el("p", {}, "Connect Buildkite above. When a job fails, kitefix reads its log and its explanation appears here: what broke, the log lines that show it, and what kitefix did about it.")];
     } else if (!(rec.webhook && rec.webhook.last_delivery_at)) {

@@ -36,6 +36,7 @@ type cluster struct {
 	keep       int  // the value that decides eviction (see keepValue)
 	agent      agentKind
 	agentText  string // the agent's report, for the summary
+	goTest     string // the test go test -v was running when it started
 	votes      [numVotes]int
 }
 
@@ -95,13 +96,18 @@ func (c *cluster) excerpt(max int) Excerpt {
 func (a *analyzer) keepValue(c *cluster) int {
 	v := c.maxScore*10 + min(c.nCand, 9)
 	if c.named {
-		v += 500
+		v += namedKeep
 	}
 	if a.segFailed(c.seg) {
 		v += 1000
 	}
 	return v
 }
+
+// namedKeep is what naming a failing test or an error location adds to a
+// cluster's keep value: more than any score (at most a few tens), less than
+// being in a failed command's output (1000).
+const namedKeep = 500
 
 // store adds a finished cluster, evicting the weakest when full.
 func (a *analyzer) store(c *cluster) {

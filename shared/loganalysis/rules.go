@@ -11,6 +11,7 @@ type ruleState struct {
 	failListAt int64
 	goTest     string
 	goAt       int64
+	goRun      string // the test go test -v said it runs ("=== RUN", "=== CONT")
 	jestFile   string
 	rustMsg    string
 	rustLine   int64
@@ -29,6 +30,14 @@ type ruleState struct {
 func (s *ruleState) line(a *analyzer, c, t []byte, f feature) int {
 	ln := a.ln
 	if len(t) == 0 {
+		return 0
+	}
+	if t[0] == '=' && bytes.HasPrefix(t, []byte("=== ")) {
+		// go test -v: the output that follows is this test's.
+		s.goRun = ""
+		if m := reGoRun.FindSubmatch(t); m != nil {
+			s.goRun = string(m[1])
+		}
 		return 0
 	}
 	if s.failList && ln-s.failListAt > 500 {
@@ -73,7 +82,7 @@ func (s *ruleState) line(a *analyzer, c, t []byte, f feature) int {
 			}
 		}
 	}
-	if ft, sc := s.failedTest(ln, c, t, f); sc > 0 {
+	if ft, sc := s.failedTest(a, ln, c, t, f); sc > 0 {
 		ft.Name = strings.TrimSpace(ft.Name)
 		a.addTest(ft)
 		score = sc
@@ -170,4 +179,21 @@ func pesterName(t []byte) string {
 		t = t[:i]
 	}
 	return string(t)
+}
+
+// markGoTest marks the candidates printed while go test -v ran the test
+// name as naming a failing test: with parallel tests, a test's output comes
+// long before its "--- FAIL" line, and it is the cause.
+func (a *analyzer) markGoTest(name string) {
+	mark := func(c *cluster) {
+		if c != nil && c.goTest == name && !c.named {
+			c.named = true
+			c.specific++
+			c.keep += namedKeep
+		}
+	}
+	for _, c := range a.clusters {
+		mark(c)
+	}
+	mark(a.open)
 }

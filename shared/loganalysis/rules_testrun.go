@@ -8,6 +8,7 @@ import (
 // Test runner reports of failed tests.
 var (
 	reGoFail      = regexp.MustCompile(`^\s*--- FAIL: (\S+)`)
+	reGoRun       = regexp.MustCompile(`^=== (?:RUN|CONT|NAME)\s+(\S+)`)
 	reGoTestLoc   = regexp.MustCompile(`^\s+([\w./-]+_test\.go):(\d+): `)
 	rePytestFail  = regexp.MustCompile(`^FAILED (\S+?\.py)::(\S+)`)
 	rePytestBar   = regexp.MustCompile(`^_{3,} (\S.*?) _{3,}$`)
@@ -34,10 +35,11 @@ var (
 
 // failedTest recognises a line that names a failed test. It returns the test
 // and a score for the line (0 when it names none).
-func (s *ruleState) failedTest(ln int64, c, t []byte, f feature) (FailingTest, int) {
+func (s *ruleState) failedTest(a *analyzer, ln int64, c, t []byte, f feature) (FailingTest, int) {
 	if f&fFail != 0 {
 		if m := reGoFail.FindSubmatch(c); m != nil {
 			s.goTest, s.goAt = string(m[1]), ln
+			a.markGoTest(string(m[1]))
 			return FailingTest{Name: string(m[1])}, 4
 		}
 		if m := rePytestFail.FindSubmatch(t); m != nil {

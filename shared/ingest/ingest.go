@@ -149,7 +149,7 @@ func (h *Handler) handle(ctx context.Context, req Request, d *delivery) outcome 
 	}
 	now := h.cfg.Now()
 	a, f := assess(req, keys.tenant, keys.secrets(now), now)
-	if f != nil && f.outcome == outcomeUnauthorized && keys.reloadable(now) {
+	if f != nil && (f.check == "signature_mismatch" || f.check == "token_mismatch") && keys.reloadable(now) {
 		// A secret rotated within the cache's lifetime: read it again.
 		if keys, err = h.keysFor(ctx, req.WebhookID, true); err != nil {
 			return d.fail(err)

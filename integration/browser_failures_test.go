@@ -244,6 +244,14 @@ func TestBrowserFailuresExplained(t *testing.T) {
 				t.Errorf("%s analyses shown after the refresh, want the 5 there are", n)
 			}
 			b.shot("failures-refreshed")
+
+			// A refresh keeps a keyboard user's place in the list.
+			b.eval(item(104) + `.querySelector("a[href*='/builds/']").focus(); ""`)
+			e.fail(106, "compile")
+			b.waitFor("build 106 at the top", `document.querySelector("#analyses > li h3").innerText.includes("#106")`)
+			if got := b.eval(`document.activeElement.href || document.activeElement.tagName`); got != "https://buildkite.com/acme/shop/builds/104" {
+				t.Errorf("focus after a refresh is on %q, want the build link it was on", got)
+			}
 			setColorScheme(t, b, "dark")
 			b.shot("failures-dark")
 			setColorScheme(t, b, "light")

@@ -613,6 +613,7 @@
     loaded: false,
     timer: 0,
     loading: false,
+    shown: "", // the items as last drawn
   };
 
   function renderEmpty() {
@@ -725,7 +726,22 @@
 
   function renderAnalyses() {
     const list = $("analyses");
-    list.replaceChildren(...failures.items.map(analysisItem));
+    const shown = JSON.stringify(failures.items);
+    if (failures.shown !== shown) {
+      // Keep a keyboard user's place: the same control of the same
+      // analysis has the focus after the list is drawn again.
+      const active = document.activeElement;
+      const li = active && list.contains(active) ? active.closest("li.analysis") : null;
+      const controls = (node) => [...node.querySelectorAll("a, button, [tabindex]")];
+      const at = li ? { id: li.dataset.id, n: controls(li).indexOf(active) } : null;
+      list.replaceChildren(...failures.items.map(analysisItem));
+      failures.shown = shown;
+      if (at) {
+        const again = [...list.children].find((x) => x.dataset.id === at.id);
+        const target = again && controls(again)[at.n];
+        if (target) target.focus();
+      }
+    }
     $("more").hidden = !failures.cursor;
     renderEmpty();
   }
@@ -818,7 +834,8 @@
     if (!page.busy) {
       try {
         const res = await request("GET", "/v1/integrations/buildkite");
-        if (!page.busy && res.data && res.data.state && res.ok) {
+        const changed = res.data && JSON.stringify(res.data) !== JSON.stringify(page.rec);
+        if (!page.busy && changed && res.data.state && res.ok) {
           const keep = $("result").firstChild;
           render(res.data, false);
           if (keep && !$("result").firstChild) renderResult(keep);

@@ -257,6 +257,11 @@ func (a *analyzer) score(l *textLine) (score int, prop bool) {
 	if score >= scoreSignal && ordinary(l) {
 		score = scoreContext
 	}
+	if score == scoreOrdinary && !l.junk && !l.skip && a.open == nil {
+		if p := a.ring.back(0); p != nil && exclaimed(p) {
+			score = scoreSignal // the message after "rake aborted!"
+		}
+	}
 	return score, prop
 }
 

@@ -152,11 +152,18 @@ func (a *analyzer) takeWarning() {
 	}
 }
 
+// exclaimed reports whether a remembered line only exclaims that something
+// failed, as rake's "rake aborted!" does before the message that says why.
+func exclaimed(p *ringLine) bool {
+	t := bytes.TrimSpace(p.text)
+	return p.kind == kindText && p.prop && len(t) > 1 && len(t) < 40 && t[len(t)-1] == '!'
+}
+
 // introduces reports whether a remembered line leads into the failure that
 // follows it: a heading that ends with a colon or a numbered item.
 func introduces(p *ringLine) bool {
 	if p.prop {
-		return false
+		return exclaimed(p)
 	}
 	t := bytes.TrimSpace(p.text)
 	if len(t) == 0 || len(t) > 200 {

@@ -173,7 +173,11 @@ func features(line []byte) feature {
 				words++
 				continue
 			}
-			if g := wordFeature(w, line[j:]); g != 0 {
+			g := wordFeature(w, line[j:])
+			if g&(fAbort|fCancel) != 0 && pos >= 3 && hasPrefixFold(line[pos-3:pos], "to ") {
+				g &^= fAbort | fCancel // an instruction: "press Ctrl-C to abort"
+			}
+			if g != 0 {
 				if g&(fError|fFail|fFatal|fException|fPanic) != 0 {
 					if counted, zero := countNear(line[:pos], w, line[j:]); zero {
 						g &^= fError | fFail

@@ -531,7 +531,7 @@
     const ok = await confirmDialog("Disconnect Buildkite?",
       "kitefix deletes the stored token and webhook secret, stops explaining new failures, and refuses Buildkite's webhook deliveries. " +
       "Explanations already made stay on this page until they age out.",
-      "Disconnect");
+      "Disconnect", true);
     if (!ok) return;
     const res = await act("disconnect", "Disconnecting…", "DELETE", "/v1/integrations/buildkite", undefined, () =>
       successBox(el("p", { class: "notice-title" }, "Disconnected"),
@@ -542,13 +542,14 @@
 
   // confirmDialog asks a yes/no question in a modal dialog; Escape and
   // Cancel say no. Focus goes back where it was.
-  function confirmDialog(title, text, okLabel) {
+  function confirmDialog(title, text, okLabel, destructive) {
     const dlg = $("confirm");
     const ok = $("confirm-ok");
     const cancel = $("confirm-cancel");
     $("confirm-h").textContent = title;
     $("confirm-text").textContent = text;
     ok.textContent = okLabel;
+    ok.className = destructive ? "destructive" : "primary";
     const opener = document.activeElement;
     return new Promise((resolve) => {
       let answered = false;

@@ -12,6 +12,7 @@ type ruleState struct {
 	goTest     string
 	goAt       int64
 	goRun      string // the test go test -v said it runs ("=== RUN", "=== CONT")
+	standardAt int64  // the line of JavaScript Standard Style's header, or 0
 	jestFile   string
 	rustMsg    string
 	rustLine   int64
@@ -38,6 +39,11 @@ func (s *ruleState) line(a *analyzer, c, t []byte, f feature) int {
 		if m := reGoRun.FindSubmatch(t); m != nil {
 			s.goRun = string(m[1])
 		}
+		return 0
+	}
+	if t[0] == 's' && bytes.Contains(t, []byte(": Use JavaScript Standard Style")) {
+		s.standardAt = ln // its findings follow, indented
+		a.lineVotes[voteLint]++
 		return 0
 	}
 	if s.failList && ln-s.failListAt > 500 {

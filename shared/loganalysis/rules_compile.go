@@ -186,6 +186,11 @@ func (s *ruleState) diagnostic(ln int64, c, t []byte) (ErrorLocation, int, bool)
 	if lintCode(rest) || bytes.HasSuffix(bytes.TrimSpace(rest), []byte(")")) && bytes.HasSuffix(m[1], []byte(".go")) && lintSuffix(rest) {
 		return e, voteLint, true
 	}
+	if s.standardAt > 0 && ln-s.standardAt <= 200 && (c[0] == ' ' || c[0] == '\t') {
+		// JavaScript Standard Style lists its findings indented under
+		// "standard: Use JavaScript Standard Style (...)".
+		return e, voteLint, true
+	}
 	if c[0] == ' ' || c[0] == '\t' || rubyFrame(rest) || hasPrefixFold(rest, "exit status") {
 		return ErrorLocation{}, 0, false // a stack frame or a test's log line
 	}

@@ -31,7 +31,7 @@ const (
 
 var functionIDs = []string{connectFn, webhookFn, analyzeFn}
 
-// settingsRoutes are the routes of the settings API (DESIGN 3.1), as
+// settingsRoutes are the routes of the settings API, as
 // "METHOD path".
 var settingsRoutes = []string{
 	"DELETE /v1/integrations/buildkite",
@@ -48,6 +48,9 @@ const (
 	tableARN  = "!GetAtt Table.Arn"
 	queueARN  = "!GetAtt AnalyzeQueue.Arn"
 	secretARN = "!Sub arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretPrefix}*"
+	// Secrets Manager appends "-" and six characters to a secret's name.
+	tokenSecretARN   = secretARN + "/buildkite-api-token-*"
+	webhookSecretARN = secretARN + "/webhook-secret-*"
 )
 
 // symbolize renders the intrinsic function name applied to arg as one
@@ -367,7 +370,7 @@ func TestTemplateEnvironment(t *testing.T) {
 		})
 	}
 
-	// Every variable of DESIGN 3.5 reaches some function.
+	// Every variable the functions read reaches some function.
 	for _, v := range []string{"BUILDKITE_API_URL", "TABLE_NAME", "QUEUE_URL", "SECRET_PREFIX", "WEBHOOK_BASE_URL", "TENANT_CLAIM", "AUTO_RETRY", "LOG_LEVEL"} {
 		found := false
 		for _, env := range want {
@@ -622,21 +625,25 @@ func TestTemplatePoliciesAreScoped(t *testing.T) {
 
 	// want maps each function's allowed actions to the resources they are
 	// allowed on.
-	crud := []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"}
+	// Only what the code calls: the connect function lists analyses
+	// (Query) and writes both kinds of secret; the webhook function reads
+	// webhook secrets only, the analyze function API tokens only.
 	grant := func(m map[string][]string, res string, actions ...string) {
 		for _, a := range actions {
 			m[a] = append(m[a], res)
 		}
 	}
 	connect, webhook, analyze := map[string][]string{}, map[string][]string{}, map[string][]string{}
-	grant(connect, tableARN, crud...)
-	grant(connect, secretARN, "secretsmanager:CreateSecret", "secretsmanager:PutSecretValue",
-		"secretsmanager:GetSecretValue", "secretsmanager:DeleteSecret", "secretsmanager:DescribeSecret")
-	grant(webhook, tableARN, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query")
-	grant(webhook, secretARN, "secretsmanager:GetSecretValue")
+	grant(connect, tableARN, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Query")
+	for _, res := range []string{tokenSecretARN, webhookSecretARN} {
+		grant(connect, res, "secretsmanager:CreateSecret", "secretsmanager:PutSecretValue",
+			"secretsmanager:GetSecretValue", "secretsmanager:DeleteSecret")
+	}
+	grant(webhook, tableARN, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
+	grant(webhook, webhookSecretARN, "secretsmanager:GetSecretValue")
 	grant(webhook, queueARN, "sqs:SendMessage")
-	grant(analyze, tableARN, append(crud, "dynamodb:Scan")...)
-	grant(analyze, secretARN, "secretsmanager:GetSecretValue")
+	grant(analyze, tableARN, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan")
+	grant(analyze, tokenSecretARN, "secretsmanager:GetSecretValue")
 	grant(analyze, queueARN, "sqs:SendMessage", "sqs:ChangeMessageVisibility")
 	want := map[string]map[string][]string{connectFn: connect, webhookFn: webhook, analyzeFn: analyze}
 
@@ -673,7 +680,7 @@ func TestTemplatePoliciesAreScoped(t *testing.T) {
 							t.Errorf("action %q: wildcard", a)
 						}
 						for _, r := range strings1(st["Resource"]) {
-							if strings.Contains(r, "*") && r != secretARN {
+							if strings.Contains(r, "*") && r != tokenSecretARN && r != webhookSecretARN {
 								t.Errorf("action %s on %q: wildcard resource", a, r)
 							}
 							got[a] = append(got[a], r)
@@ -690,7 +697,7 @@ func TestTemplatePoliciesAreScoped(t *testing.T) {
 
 func TestTemplateOutputs(t *testing.T) {
 	tmpl := openTemplate(t)
-	want := []string{"ApiUrl", "DeadLetterQueueUrl", "QueueUrl", "TableName", "WebhookBaseUrl"}
+	want := []string{"ApiUrl", "DeadLetterQueueUrl", "QueueUrl", "ReconcileFailureQueueUrl", "TableName", "WebhookBaseUrl"}
 	if diff := cmp.Diff(want, sortedKeys(tmpl.Outputs)); diff != "" {
 		t.Errorf("outputs (-want +got):\n%s", diff)
 	}

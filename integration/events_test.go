@@ -52,7 +52,7 @@ var sampleEvents = map[string]func() any{
 }
 
 // queueMessage is the message the webhook function enqueues for analyze
-// (DESIGN 3.3).
+// (the queue message contract in ARCHITECTURE.md).
 type queueMessage struct {
 	Kind        string    `json:"kind"`
 	TenantID    string    `json:"tenant_id"`
@@ -268,7 +268,8 @@ func TestSampleSettingsAPIEvents(t *testing.T) {
 	}
 }
 
-// webhookTestSecret signs the webhook samples (DESIGN 5 test vector).
+// webhookTestSecret signs the webhook samples: the secret of the published
+// Buildkite signature test vector.
 const webhookTestSecret = "29b1ff5779c76bd48ba6705eb99ff970"
 
 // signatureValid reports whether header signs body with secret (the
@@ -373,7 +374,7 @@ func TestSampleWebhookEvents(t *testing.T) {
 		})
 	}
 
-	// The ping sample is the DESIGN 5 signature test vector.
+	// The ping sample is the published Buildkite signature test vector.
 	var ping events.LambdaFunctionURLRequest
 	readEvent(t, "webhook-ping.json", &ping)
 	const vector = "timestamp=1642080837,signature=582d496ac2d869dd97a3101c4cda346288c49a742592daf582ec64c86449f79c"

@@ -34,7 +34,7 @@ const (
 const webhookBaseURL = "https://hooks.example.com"
 
 // functionEnv is the environment of a kitefix function under the emulator
-// (DESIGN 3.5), against kumo and the Buildkite API at buildkiteURL.
+// (the environment table in ARCHITECTURE.md), against kumo and the Buildkite API at buildkiteURL.
 func functionEnv(t *testing.T, name string, k *kumoEnv, queueURL, secretPrefix, buildkiteURL string) map[string]string {
 	t.Helper()
 	env := rieEnv(t, name)

@@ -144,7 +144,7 @@ type lambdaFunction struct {
 
 // rieEnv is the environment every function gets under the emulator: fake
 // credentials and region, no shared config files, a Lambda timeout. Callers
-// add the function's own variables (DESIGN 3.5) and AWS endpoints.
+// add the function's own variables and AWS endpoints.
 func rieEnv(t *testing.T, name string) map[string]string {
 	t.Helper()
 	none := filepath.Join(t.TempDir(), "none")

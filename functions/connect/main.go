@@ -1,4 +1,4 @@
-// Command connect is the settings API Lambda function (DESIGN 3.1), behind
+// Command connect is the settings API Lambda function (see ARCHITECTURE.md), behind
 // an API Gateway HTTP API with a JWT authorizer.
 package main
 

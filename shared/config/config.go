@@ -1,5 +1,5 @@
 // Package config reads the environment every kitefix function shares
-// (DESIGN 3.5) and sets up structured logging.
+// (the environment table in ARCHITECTURE.md) and sets up structured logging.
 package config
 
 import (

@@ -1,6 +1,6 @@
 package connection
 
-// Code names a failure of the settings API (DESIGN 3.1).
+// Code names a failure of the settings API; each maps to one HTTP status.
 type Code string
 
 // The error codes of the settings API.

@@ -48,6 +48,7 @@ type analyzer struct {
 	section  string
 	command  string
 	reportAt int64 // the line that opened a Travis exit report spanning lines, or 0
+	skipList bool  // in the indented list under a "Skipped:" or "Pending:" heading
 
 	open     *cluster
 	clusters []*cluster
@@ -130,6 +131,7 @@ func (a *analyzer) line(raw []byte) {
 	}
 	switch k {
 	case kindBlank:
+		a.skipList = false
 		if a.open != nil {
 			a.open.add(c, 0)
 			if a.ln-a.open.lastActive > maxQuiet {
@@ -249,6 +251,17 @@ func (a *analyzer) score(l *textLine) (score int, prop bool) {
 	// they could matter: in lines that signal a failure or could carry on
 	// one, and in lines with a skip word.
 	l.skip = (l.skipWord || f&(fExpect|fFail) != 0 || a.open != nil) && notCounted(t)
+	switch {
+	case a.skipList && (c[0] == ' ' || c[0] == '\t'):
+		l.skip = true // an item of a list of skipped or pending tests
+	case a.skipList:
+		a.skipList = false
+	}
+	if l.skipWord || t[0] == 'P' || t[0] == 'p' {
+		if skipHeading(t) {
+			a.skipList, l.skip = true, true
+		}
+	}
 	if !a.dense && !l.junk && !l.skip {
 		if s := a.rules.line(a, c, t, f); s > score && (f != 0 || textLike(c)) {
 			score = s

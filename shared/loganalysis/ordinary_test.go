@@ -43,3 +43,45 @@ func TestOrdinaryMarkers(t *testing.T) {
 		}
 	}
 }
+
+// TestSkippedList checks that the items under a heading of skipped tests
+// are not taken for the failure that follows them.
+func TestSkippedList(t *testing.T) {
+	t.Parallel()
+	log := "$ make test\n" +
+		"Skipped:\n" +
+		"\ttest_gui.vim: cannot run GUI\n" +
+		"\ttest_python3.vim: python3 feature missing\n" +
+		"\n" +
+		"Executed:  2134 Tests\n" +
+		"\n" +
+		"Failures:\n" +
+		"\tFrom test_terminal.vim:\n" +
+		"\tFound errors in Test_terminal_no_job():\n" +
+		"\tline 1: Expected v:null but got process 1383\n" +
+		"\n" +
+		"TEST FAILURE\n" +
+		"make: *** [test] Error 1\n"
+	res := analyzeString(t, log)
+	if len(res.Excerpts) == 0 {
+		t.Fatal("no excerpt")
+	}
+	x := res.Excerpts[0]
+	if x.StartLine < 8 || x.StartLine > 9 || x.EndLine < 11 {
+		t.Errorf("excerpt %d-%d, want it to start at the failures (8 or 9) and hold line 11:\n%s", x.StartLine, x.EndLine, x.Text)
+	}
+	for _, tt := range []struct {
+		line string
+		want bool
+	}{
+		{"Skipped:", true},
+		{"Pending: (Failures listed here are expected and do not affect your suite's status)", true},
+		{"SKIPPED tests:", true},
+		{"Skipped 3 tests", false},
+		{"Failures:", false},
+	} {
+		if got := skipHeading([]byte(tt.line)); got != tt.want {
+			t.Errorf("skipHeading(%q) = %v, want %v", tt.line, got, tt.want)
+		}
+	}
+}

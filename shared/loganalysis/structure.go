@@ -293,6 +293,19 @@ func progressLine(t []byte) bool {
 	return n > 0 && i+n+1 < len(t) && t[i+n] == ']' && t[i+n+1] == ' '
 }
 
+// skipHeading reports whether a line heads a list of tests that were
+// skipped or are pending, whose indented items do not count as failures:
+// "Skipped:" (Vim's test summary), "Pending: (Failures listed here are
+// expected and do not affect your suite's status)" (RSpec), "SKIPPED
+// tests:".
+func skipHeading(t []byte) bool {
+	t = bytes.TrimSpace(t)
+	if !(hasPrefixFold(t, "skipped") || hasPrefixFold(t, "pending")) {
+		return false
+	}
+	return t[len(t)-1] == ':' || bytes.Contains(t, []byte("do not affect your suite"))
+}
+
 // terse reports whether a line only announces that something failed, with
 // at most two other words: "*** Failed ***", "TEST FAILURE", "Failures:",
 // "rake aborted!". Such lines head or close a failure; they do not explain it.

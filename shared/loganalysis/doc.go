@@ -13,6 +13,19 @@
 // Actions), ANSI colour and cursor sequences and NUL bytes, and resolves
 // carriage-return redraws to the last one drawn.
 //
+// Each line is classified (its kind and failure signals), scored on one
+// scale and placed into a candidate excerpt; scoring.go holds the scale and
+// the weights. Ordinary output never counts as the failure: passing
+// results, skipped, pending, expected-to-fail and flaky tests, warnings,
+// retries, build progress, and the wrapper lines that only report that a
+// command or task failed (the first cause beats its echoes).
+//
+// With [Options].Baseline, made by [NewBaseline] from a passing log of the
+// same job, lines that the passing run printed too (after normalising
+// timestamps, durations, counters, ids, hashes and temporary paths) are
+// ordinary output, and an excerpt runs on over the new lines next to it.
+// A Baseline holds at most 1<<18 line hashes (4 MiB), never the log.
+//
 // Besides Buildkite's groups and exit reports, the analyzer reads GitHub
 // Actions' workflow commands ("##[group]Run cmd", "##[error]",
 // "::error file=...::") and GitLab CI's collapsible sections

@@ -286,6 +286,13 @@ func ordinary(l *textLine) bool {
 	return l.known || l.skip || l.f&fRetry != 0 || passed(l.t) || warningAnnotation(l.t) || progressLine(l.t)
 }
 
+// listItem reports whether a line, after its log level, is an item of a
+// test runner's list: "[info] - saves a widget".
+func listItem(c []byte) bool {
+	c = c[levelPrefix(c):]
+	return len(c) > 2 && c[0] == '-' && c[1] == ' '
+}
+
 // leveledContinuation reports whether a line carries on the failure above
 // it once its log level is dropped: "[info]   500 did not equal 201".
 func leveledContinuation(c []byte) bool {
@@ -298,6 +305,11 @@ func leveledContinuation(c []byte) bool {
 // quiet.
 func (a *analyzer) place(l *textLine, score int, prop bool) {
 	c, t := l.c, l.t
+	if o := a.open; o != nil && score < scoreSignal && o.named && listItem(c) && listItem([]byte(o.lines[0])) {
+		// The next item of the list the failed test is in: its report
+		// has ended ("[info] - next test" after "[info] - x *** FAILED ***").
+		a.closeOpen()
+	}
 	switch {
 	case score >= scoreSignal:
 		if a.winCand++; a.winCand >= denseBudget {

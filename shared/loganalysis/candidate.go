@@ -26,7 +26,11 @@ func (a *analyzer) candidate(c []byte, score int) {
 			a.takeWarning()
 		} else if p := a.ring.back(0); p != nil && p.kind == kindText && dashRule(p.text) {
 			a.takeFramed()
-		} else if p := a.ring.back(0); p != nil && p.kind == kindText && p.ln == a.rules.pathLine && finding(c) {
+		} else if p := a.ring.back(0); p != nil && p.kind == kindText && p.ln > 0 && p.ln == a.rules.standardAt {
+			// JavaScript Standard Style's header names the tool.
+			a.open.start = p.ln
+			a.open.add(p.text, int(p.score))
+		} else if p != nil && p.kind == kindText && p.ln == a.rules.pathLine && finding(c) {
 			// A line that is only a path heads the findings below it.
 			a.open.start = p.ln
 			a.open.add(p.text, int(p.score))

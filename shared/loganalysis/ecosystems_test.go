@@ -39,7 +39,7 @@ var ecosystems = map[string]ecosystemWant{
 		[]string{"rake aborted!", `Undefined variable: "$brand-primary"`},
 		[]string{"Press control-C to abort", "INFO --"}},
 	"standard_js": {CategoryLint, nil,
-		[]string{"/workdir/lib/widget.js:12:7: 'render' is assigned a value but never used."},
+		[]string{"standard: Use JavaScript Standard Style", "/workdir/lib/widget.js:12:7: 'render' is assigned a value but never used."},
 		[]string{"npm ERR!"}},
 	"php_run_tests": {CategoryTest, nil,
 		[]string{"FAIL widget_save() rejects an empty name"},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/kitefix/kitefix/shared/buildkite"
 )
@@ -40,6 +41,9 @@ func checkTokenShape(token string) *Failure {
 		return fail(CodeMalformedRequest, `The request needs a "token": paste a Buildkite API access token.`, nil)
 	case len(token) > maxTokenLen || strings.ContainsAny(token, " \t\r\n"):
 		return fail(CodeMalformedRequest, "That does not look like a Buildkite API access token: it is too long or contains spaces.", nil)
+	case strings.IndexFunc(token, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+		// No token holds one, and an HTTP header cannot carry most of them.
+		return fail(CodeMalformedRequest, "That does not look like a Buildkite API access token: it holds a control or invisible character.", nil)
 	}
 	if kind, ok := wrongTokenKind(token); ok {
 		return fail(CodeWrongTokenType, fmt.Sprintf(

@@ -565,3 +565,42 @@ func TestWebhookToAnnotationUnderRIE(t *testing.T) {
 		t.Errorf("annotations: %+v", anns)
 	}
 }
+
+// TestConnectFunctionListsAnalyses invokes the connect function under the
+// emulator with the sample GET /v1/analyses event: the tenant's analyses,
+// newest first, without the tenant id.
+func TestConnectFunctionListsAnalyses(t *testing.T) {
+	ctx := context.Background()
+	k := startKumo(t)
+	store := dynamostore.NewAnalyses(k.DynamoDB, k.Table)
+	base := time.Now().Add(-time.Hour)
+	for i := range 3 {
+		if err := store.CreateAnalysis(ctx, analysistest.Record(sampleTenant, fmt.Sprintf("j%d", i), base.Add(time.Duration(i)*time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.CreateAnalysis(ctx, analysistest.Record(uniqueName("other"), "x", base)); err != nil {
+		t.Fatal(err)
+	}
+	fn := startFunction(t, "connect", functionEnv(t, "connect", k, "", uniqueName("kitefix")+"/", "http://127.0.0.1:1"))
+	var resp events.APIGatewayV2HTTPResponse
+	if err := decodeStrict(fn.invoke(t, "connect-analyses.json"), &resp); err != nil {
+		t.Fatalf("result is not an HTTP API response: %v", err)
+	}
+	var page struct {
+		Analyses []map[string]any `json:"analyses"`
+	}
+	if err := json.Unmarshal([]byte(resp.Body), &page); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/analyses = %d %s (%v)", resp.StatusCode, resp.Body, err)
+	}
+	var ids []string
+	for _, a := range page.Analyses {
+		ids = append(ids, a["job_id"].(string))
+	}
+	if diff := cmp.Diff([]string{"j2", "j1", "j0"}, ids); diff != "" {
+		t.Errorf("analyses (-want +got):\n%s", diff)
+	}
+	if strings.Contains(resp.Body, "tenant_id") || strings.Contains(resp.Body, sampleTenant) {
+		t.Errorf("the response shows the tenant: %s", resp.Body)
+	}
+}

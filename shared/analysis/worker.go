@@ -140,6 +140,17 @@ func (w *Worker) Process(ctx context.Context, m queue.Message, receives int) Out
 	case err != nil:
 		return w.later(fmt.Errorf("load connection: %w", err), receives)
 	}
+	if m.Kind == queue.KindJob {
+		// A repeated delivery of finished work costs no Buildkite request.
+		prev, err := w.cfg.Store.GetAnalysis(ctx, m.TenantID, m.DedupeKey())
+		switch {
+		case err == nil && prev.Reported:
+			log.InfoContext(ctx, "job already analyzed; nothing to do", "state", string(prev.State))
+			return Outcome{Verdict: Done}
+		case err != nil && !errors.Is(err, storage.ErrNotFound):
+			return w.later(fmt.Errorf("load analysis: %w", err), receives)
+		}
+	}
 	if conn.State != connection.StateConnected {
 		err := fmt.Errorf("the Buildkite connection is %s: connect a token again on the settings page", conn.State)
 		return w.fail(ctx, log, m, err)
@@ -315,6 +326,8 @@ func (r *run) analyzeLog(ctx context.Context, m queue.Message, job buildkite.Job
 // the same job that stored first wins; this one stops.
 func (r *run) store(ctx context.Context, log *slog.Logger, rec Record, build buildkite.Build) Outcome {
 	rec.Requests = r.lim.requests() - r.jobStart
+	// Stored now: the report lease of a concurrent delivery counts from here.
+	rec.AnalyzedAt = r.w.now().UTC()
 	err := r.w.cfg.Store.CreateAnalysis(ctx, rec)
 	switch {
 	case errors.Is(err, storage.ErrConflict):

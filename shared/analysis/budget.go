@@ -47,6 +47,9 @@ type budgetLimiter struct {
 	now    func() time.Time
 	sleep  func(ctx context.Context, d time.Duration) error
 	sent   atomic.Int64
+	// until holds requests back after Buildkite said its window is spent
+	// (unix nanoseconds; 0: no hold).
+	until atomic.Int64
 }
 
 var _ buildkite.Limiter = (*budgetLimiter)(nil)
@@ -62,6 +65,15 @@ func (l *budgetLimiter) Wait(ctx context.Context) error {
 			return err
 		}
 		now := l.now()
+		if hold := time.Unix(0, l.until.Load()); l.until.Load() != 0 && now.Before(hold) {
+			if dl, has := ctx.Deadline(); has && hold.After(dl) {
+				return &BudgetSpentError{Until: hold}
+			}
+			if err := l.sleep(ctx, hold.Sub(now)); err != nil {
+				return err
+			}
+			continue
+		}
 		window := now.Truncate(time.Minute)
 		if l.budget != nil {
 			ok, err := l.budget.TakeRequest(ctx, l.key, window, l.limit)
@@ -81,6 +93,18 @@ func (l *budgetLimiter) Wait(ctx context.Context) error {
 		}
 		l.sent.Add(1)
 		return nil
+	}
+}
+
+// Defer holds every request back until t: Buildkite answered with
+// RateLimit-Remaining: 0 and said when its window resets. The Buildkite
+// client calls it.
+func (l *budgetLimiter) Defer(t time.Time) {
+	for {
+		cur := l.until.Load()
+		if t.UnixNano() <= cur || l.until.CompareAndSwap(cur, t.UnixNano()) {
+			return
+		}
 	}
 }
 

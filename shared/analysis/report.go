@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/kitefix/kitefix/shared/buildkite"
@@ -27,8 +28,12 @@ const (
 const maxAnnotationWrites = 3
 
 // maxReportWrites bounds the re-reads of a build report after a
-// concurrent writer won.
-const maxReportWrites = 5
+// concurrent writer won: the jobs of a wide parallel step can fail at the
+// same moment. reportBackoff spreads the writers out between tries.
+const (
+	maxReportWrites = 20
+	reportBackoff   = 20 * time.Millisecond
+)
 
 // retry retries the job when the rules allow it and records the decision.
 func (r *run) retry(ctx context.Context, log *slog.Logger, rec *Record, job buildkite.Job, build buildkite.Build) error {
@@ -247,7 +252,12 @@ func (r *run) annotate(ctx context.Context, log *slog.Logger, rec *Record) error
 // concurrent writer won, and returns the report as stored.
 func (r *run) addToReport(ctx context.Context, rec Record) (BuildReport, error) {
 	store := r.w.cfg.Store
-	for range maxReportWrites {
+	for try := range maxReportWrites {
+		if try > 0 {
+			if err := sleepCtx(ctx, rand.N(reportBackoff*time.Duration(min(try, 5)))); err != nil {
+				return BuildReport{}, err
+			}
+		}
 		rep, err := store.GetBuildReport(ctx, rec.TenantID, rec.BuildID)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):

@@ -163,7 +163,7 @@ func (w *Worker) Process(ctx context.Context, m queue.Message, receives int) Out
 		return w.later(fmt.Errorf("load token: %w", err), receives)
 	}
 	lim := newBudgetLimiter(w.cfg.Budget, token, w.now)
-	run := &run{w: w, log: log, conn: conn, bk: w.cfg.Buildkite(token, lim), lim: lim, receives: receives}
+	run := &run{w: w, log: log, conn: conn, bk: w.cfg.Buildkite(token, lim), lim: lim, receives: receives, token: token}
 
 	build, err := run.bk.Build(ctx, m.Org, m.Pipeline, m.BuildNumber)
 	if err != nil {
@@ -185,6 +185,8 @@ type run struct {
 	bk       Buildkite
 	lim      *budgetLimiter
 	receives int
+	// token is the tenant's API token, kept out of what a log shows.
+	token string
 	// jobStart is the request count when the current job began; the
 	// first job of a message also counts the build read.
 	jobStart int
@@ -272,7 +274,7 @@ func (r *run) job(ctx context.Context, m queue.Message, build buildkite.Build, j
 	rec.DurationMS = r.w.now().Sub(started).Milliseconds()
 	switch {
 	case err == nil:
-		rec.Result = capResult(res)
+		rec.Result = redactResult(capResult(res), r.token)
 		rec.State = StateAnalyzed
 	case ctx.Err() != nil:
 		return r.w.later(fmt.Errorf("analyze log: %w", err), r.receives)

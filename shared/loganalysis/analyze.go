@@ -47,8 +47,9 @@ type analyzer struct {
 	segStart int64 // the first line of the current segment
 	section  string
 	command  string
-	reportAt int64 // the line that opened a Travis exit report spanning lines, or 0
-	skipList bool  // in the indented list under a "Skipped:" or "Pending:" heading
+	reportAt int64    // the line that opened a Travis exit report spanning lines, or 0
+	skipList bool     // in the indented list under a "Skipped:" or "Pending:" heading
+	text     textLine // the text line in hand, reused to spare a copy per line
 
 	open     *cluster
 	clusters []*cluster
@@ -172,12 +173,13 @@ func (a *analyzer) line(raw []byte) {
 		return
 	}
 
-	l := a.classify(c)
+	l := &a.text
+	a.classify(l, c)
 	if l.f&(fCancel|fLost|fSignal|fTimeout) != 0 || a.agentCl != nil {
 		a.agentStep(k, c, l.f)
 	}
-	score, prop := a.score(&l)
-	a.place(&l, score, prop)
+	score, prop := a.score(l)
+	a.place(l, score, prop)
 	a.ring.push(a.ln, k, score, prop, c)
 	a.ring.back(0).fresh = l.fresh
 }
@@ -196,8 +198,8 @@ type textLine struct {
 
 // classify finds the failure signals in a line of text output and, with a
 // baseline, whether the passing run printed it too.
-func (a *analyzer) classify(c []byte) textLine {
-	l := textLine{c: c, t: trimIndent(c), f: features(c)}
+func (a *analyzer) classify(l *textLine, c []byte) {
+	*l = textLine{c: c, t: trimIndent(c), f: features(c)}
 	// A skip marker's word is no failure signal; it only says where to
 	// look for one (see notCounted).
 	l.skipWord = l.f&fSkip != 0 || len(l.t) > 3 && l.t[0] == '[' && l.t[2] == ']' && l.t[3] == ' '
@@ -215,7 +217,6 @@ func (a *analyzer) classify(c []byte) textLine {
 			l.f, l.junk = 0, true
 		}
 	}
-	return l
 }
 
 // score turns what classify found into the line's score (see the scale in
@@ -374,7 +375,8 @@ func (a *analyzer) travisReport(k lineKind, c []byte) lineKind {
 		a.reportAt = 0
 	case a.reportAt > 0 && (k == kindText || k == kindBlank):
 		return kindNoise
-	case k == kindNoise && bytes.HasPrefix(c, []byte("travis_")) || k == kindText && bytes.HasPrefix(c, []byte("The command \"")):
+	case len(c) > 0 && (c[0] == 't' || c[0] == 'T') &&
+		(k == kindNoise && bytes.HasPrefix(c, []byte("travis_")) || k == kindText && bytes.HasPrefix(c, []byte("The command \""))):
 		if i := bytes.Index(c, []byte("The command \"")); i >= 0 && !bytes.Contains(c[i:], []byte("\" exited with ")) &&
 			!bytes.Contains(c[i:], []byte("\" failed ")) {
 			a.reportAt = a.ln

@@ -17,7 +17,7 @@ func (a *analyzer) candidate(c []byte, score int) {
 	if a.open == nil {
 		a.seq++
 		a.open = &cluster{seq: a.seq, seg: a.seg, section: a.section, command: a.command,
-			start: a.ln, firstCand: a.ln, goTest: a.rules.goRun}
+			start: a.ln, firstCand: a.ln, goTest: string(a.rules.goRun)}
 		// Take in the line that introduces this one, if any: go test
 		// prints a failed test's output above its "--- FAIL" line.
 		if bytes.HasPrefix(trimIndent(c), []byte("--- FAIL")) {
@@ -159,8 +159,11 @@ func (a *analyzer) takeWarning() {
 // exclaimed reports whether a remembered line only exclaims that something
 // failed, as rake's "rake aborted!" does before the message that says why.
 func exclaimed(p *ringLine) bool {
+	if !p.prop || p.kind != kindText || len(p.text) > 60 {
+		return false
+	}
 	t := bytes.TrimSpace(p.text)
-	return p.kind == kindText && p.prop && len(t) > 1 && len(t) < 40 && t[len(t)-1] == '!'
+	return len(t) > 1 && len(t) < 40 && t[len(t)-1] == '!'
 }
 
 // introduces reports whether a remembered line leads into the failure that

@@ -11,7 +11,7 @@ type ruleState struct {
 	failListAt int64
 	goTest     string
 	goAt       int64
-	goRun      string // the test go test -v said it runs ("=== RUN", "=== CONT")
+	goRun      []byte // the test go test -v said it runs ("=== RUN", "=== CONT")
 	standardAt int64  // the line of JavaScript Standard Style's header, or 0
 	jestFile   string
 	rustMsg    string
@@ -34,14 +34,12 @@ func (s *ruleState) line(a *analyzer, c, t []byte, f feature) int {
 		return 0
 	}
 	if t[0] == '=' && bytes.HasPrefix(t, []byte("=== ")) {
-		// go test -v: the output that follows is this test's.
-		s.goRun = ""
-		if m := reGoRun.FindSubmatch(t); m != nil {
-			s.goRun = string(m[1])
-		}
+		// go test -v: the output that follows is this test's. The name
+		// is kept in a reused buffer: these lines are many.
+		s.goRun = append(s.goRun[:0], goRunName(t)...)
 		return 0
 	}
-	if t[0] == 's' && bytes.Contains(t, []byte(": Use JavaScript Standard Style")) {
+	if (t[0] == 's' || t[0] == 't') && standardHeader(t) {
 		s.standardAt = ln // its findings follow, indented
 		a.lineVotes[voteLint]++
 		return 0
@@ -202,4 +200,29 @@ func (a *analyzer) markGoTest(name string) {
 		mark(c)
 	}
 	mark(a.open)
+}
+
+// goRunName returns the test that a go test -v line says runs from now on
+// ("=== RUN   TestX/case", "=== CONT  TestX", "=== NAME  TestX"), or nil
+// ("=== PAUSE TestX" and others).
+func goRunName(t []byte) []byte {
+	t = t[len("=== "):]
+	for _, v := range [...]string{"RUN ", "CONT ", "NAME "} {
+		if bytes.HasPrefix(t, []byte(v)) {
+			t = trimIndent(t[len(v):])
+			if i := bytes.IndexByte(t, ' '); i >= 0 {
+				t = t[:i]
+			}
+			return t
+		}
+	}
+	return nil
+}
+
+// standardHeader reports whether a line is JavaScript Standard Style's
+// header: "standard: Use JavaScript Standard Style (https://standardjs.com)"
+// (or semistandard's, ts-standard's).
+func standardHeader(t []byte) bool {
+	i := bytes.Index(t[:min(len(t), 16)], []byte("standard: "))
+	return i >= 0 && bytes.HasPrefix(t[i+len("standard: "):], []byte("Use JavaScript Standard Style"))
 }

@@ -8,7 +8,6 @@ import (
 // Test runner reports of failed tests.
 var (
 	reGoFail      = regexp.MustCompile(`^\s*--- FAIL: (\S+)`)
-	reGoRun       = regexp.MustCompile(`^=== (?:RUN|CONT|NAME)\s+(\S+)`)
 	reGoTestLoc   = regexp.MustCompile(`^\s+([\w./-]+_test\.go):(\d+): `)
 	rePytestFail  = regexp.MustCompile(`^FAILED (\S+?\.py)::(\S+)`)
 	rePytestBar   = regexp.MustCompile(`^_{3,} (\S.*?) _{3,}$`)

@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
+	"github.com/kitefix/kitefix/shared/bkfake"
 	"github.com/kitefix/kitefix/shared/config"
 	"github.com/kitefix/kitefix/shared/localguard"
 	"github.com/kitefix/kitefix/shared/localstore"
@@ -30,6 +32,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	data := fs.String("data", dataDefault, "directory of the embedded database and its key file")
 	reset := fs.Bool("reset", false, "start over: move the data directory aside to DIR.broken-<time> (nothing is deleted) and begin with empty data")
 	reconcileEvery := fs.Duration("reconcile-every", 15*time.Minute, "how often to look for failed jobs no webhook brought (0: never)")
+	demoMode := fs.Bool("demo", false, "run against a simulated Buildkite organization in this process: it connects itself and sends failing builds "+
+		"(data in a fresh temporary directory unless --data is given; no network needed)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -43,6 +47,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return 2
 	}
 	log := cfg.Logger(stderr)
+	var demo *bkfake.Demo
+	if *demoMode {
+		cleanup, err := startDemo(fs, data, &cfg, &demo, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "kitefix serve: demo: %v\n", err)
+			return 1
+		}
+		defer cleanup()
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "kitefix serve: listen: %v\n", err)
@@ -67,7 +80,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 			fmt.Fprintf(stderr, "kitefix serve: moved %s to %s; starting with empty data\n", *data, moved)
 		}
 	}
-	local, err := stack.OpenLocal(*data, cfg, log, web.Handler())
+	var page http.Handler = web.Handler()
+	if demo != nil {
+		page = demo.Page(page)
+	}
+	local, err := stack.OpenLocal(*data, cfg, log, page)
 	if err != nil {
 		ln.Close()
 		fmt.Fprintf(stderr, "kitefix serve: %v\n", err)
@@ -112,7 +129,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(stdout, "kitefix serving on %s (data in %s)\n", url, *data)
-	if webhookBaseSet {
+	if demo != nil {
+		fmt.Fprintf(stdout, "Demo: open %s — a simulated Buildkite organization at %s sends its failing builds here.\n", url, demo.URL())
+	} else if webhookBaseSet {
 		fmt.Fprintf(stdout, "Buildkite webhooks: %s/hooks/<webhook id> (WEBHOOK_BASE_URL)\n", cfg.WebhookBaseURL)
 	} else {
 		fmt.Fprintf(stdout, "Buildkite webhooks: %s/hooks/<webhook id> is reachable only from this machine;\n"+
@@ -121,6 +140,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if demo != nil {
+		go func() {
+			if err := demo.Run(ctx, url, stdout); err != nil {
+				fmt.Fprintf(stderr, "kitefix serve: demo: %v\n", err)
+			}
+		}()
+	}
 	select {
 	case err := <-errc:
 		fmt.Fprintf(stderr, "kitefix serve: %v\n", err)
@@ -134,4 +160,34 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return 1
 	}
 	return 0
+}
+
+// startDemo starts the simulated Buildkite organization of --demo and
+// points cfg at it; without --data the data goes to a fresh temporary
+// directory, removed by the returned cleanup, so a demo never mixes with a
+// real connection's data.
+func startDemo(fs *flag.FlagSet, data *string, cfg *config.Config, demo **bkfake.Demo, log *slog.Logger) (func(), error) {
+	dataSet := false
+	fs.Visit(func(f *flag.Flag) { dataSet = dataSet || f.Name == "data" })
+	removeData := func() {}
+	if !dataSet {
+		dir, err := os.MkdirTemp("", "kitefix-demo-")
+		if err != nil {
+			return nil, fmt.Errorf("make a data directory: %w", err)
+		}
+		*data = dir
+		removeData = func() { _ = os.RemoveAll(dir) }
+	}
+	d, err := bkfake.StartDemo(bkfake.DemoConfig{Log: log})
+	if err != nil {
+		removeData()
+		return nil, err
+	}
+	*demo = d
+	cfg.BuildkiteAPIURL = d.URL()
+	cfg.WebhookBaseURL = "" // the demo's webhooks come from this machine
+	return func() {
+		_ = d.Close()
+		removeData()
+	}, nil
 }

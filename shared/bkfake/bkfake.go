@@ -1,7 +1,21 @@
-// Package bkfake is a fake Buildkite REST API for tests: an httptest server
-// that answers GET /v2/access-token and GET /v2/organizations per bearer
-// token with the payloads Buildkite documents (fixtures in testdata/), and
-// fails the test on any path it does not know.
+// Package bkfake simulates Buildkite for tests and for `kitefix serve --demo`.
+//
+// It holds three things:
+//
+//   - Server, a fake of the token endpoints for tests: an httptest server that
+//     answers GET /v2/access-token and GET /v2/organizations per bearer token
+//     with the payloads Buildkite documents (embedded from payloads/), can be
+//     told to fail them, and fails the test on any path it does not know.
+//   - Org, a simulated organization: the REST endpoints kitefix's analyze
+//     worker calls (builds, raw job logs, annotations, retries, Test Engine's
+//     flaky tests) for one token, and web pages that show its builds with
+//     their annotations rendered as Buildkite would (RenderMarkdown).
+//   - Demo, the scenario `kitefix serve --demo` plays: an Org with builds
+//     that failed in four different ways (a test failure, a compile error, a
+//     lost agent, a flaky test), their raw logs (embedded from demo/), and
+//     the signed webhooks Buildkite would send about them.
+//
+// It does not talk to Buildkite and holds no state beyond the process.
 package bkfake
 
 import (
@@ -12,12 +26,20 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
-//go:embed testdata/*.json
-var fixtures embed.FS
+// payloads are the bodies Buildkite documents for the token endpoints and
+// its errors.
+//
+//go:embed payloads/*.json
+var payloads embed.FS
+
+// TB is the part of testing.TB the test fake uses; a *testing.T is one.
+type TB interface {
+	Errorf(format string, args ...any)
+	Cleanup(func())
+}
 
 // Token is how the fake treats one bearer token.
 type Token struct {
@@ -25,7 +47,7 @@ type Token struct {
 	Scopes []string
 	// ExpiresAt, when set, is sent as expires_at.
 	ExpiresAt *time.Time
-	// Orgs are slugs of testdata/organizations.json the token reaches; nil
+	// Orgs are slugs of payloads/organizations.json the token reaches; nil
 	// means all of them, an empty slice none.
 	Orgs []string
 	// AccessTokenStatus and OrganizationsStatus make those calls fail with
@@ -43,14 +65,14 @@ type Token struct {
 // Server is the fake API.
 type Server struct {
 	*httptest.Server
-	t      testing.TB
+	t      TB
 	mu     sync.Mutex
 	tokens map[string]Token
 	calls  []string
 }
 
 // New starts a fake with no tokens; it is closed when the test ends.
-func New(t testing.TB) *Server {
+func New(t TB) *Server {
 	s := &Server{t: t, tokens: map[string]Token{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
@@ -152,13 +174,21 @@ func (s *Server) fail(w http.ResponseWriter, status int, tok Token) {
 }
 
 func (s *Server) load(name string, v any) {
-	b, err := fixtures.ReadFile("testdata/" + name)
+	if err := loadPayload(name, v); err != nil {
+		s.t.Errorf("bkfake: %v", err)
+	}
+}
+
+// loadPayload decodes the embedded payload name into v.
+func loadPayload(name string, v any) error {
+	b, err := payloads.ReadFile("payloads/" + name)
 	if err != nil {
-		s.t.Errorf("bkfake: read fixture %s: %v", name, err)
+		return fmt.Errorf("read payload %s: %w", name, err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		s.t.Errorf("bkfake: decode fixture %s: %v", name, err)
+		return fmt.Errorf("decode payload %s: %w", name, err)
 	}
+	return nil
 }
 
 func contains(list []string, s string) bool {

@@ -641,3 +641,56 @@ func TestConcurrentJobsOfOneBuildShareOneAnnotation(t *testing.T) {
 		}
 	}
 }
+
+func TestReconcileRacesBuildMessage(t *testing.T) {
+	t.Parallel()
+	for run := range 3 {
+		e := newEnv(t, allCaps)
+		var ids []string
+		for i := range 5 {
+			ids = append(ids, fmt.Sprintf("r%d-%d", run, i))
+		}
+		b := analysistest.FailedBuild(testOrg, "web", 70, time.Now(), ids...)
+		e.bk.AddBuild(b)
+		for _, id := range ids {
+			e.bk.SetLogText(id, testLog)
+		}
+		buildMsg := queue.Message{Kind: queue.KindBuild, TenantID: testTenant, Org: testOrg, Pipeline: "web", BuildNumber: 70,
+			BuildID: b.ID, Reason: queue.ReasonWebhook, QueuedAt: time.Now()}
+		var wg sync.WaitGroup
+		for i := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if i%2 == 0 {
+					if _, err := e.w.Reconcile(context.Background()); err != nil {
+						t.Errorf("reconcile: %v", err)
+					}
+					return
+				}
+				if out := e.w.HandleBody(context.Background(), body(t, buildMsg), 1); out.Verdict != analysis.Done {
+					t.Errorf("build message: %v %v", out, out.Err)
+				}
+			}()
+		}
+		wg.Wait()
+		// What reconcile queued is delivered now.
+		for _, m := range e.queue.sent {
+			if out := e.w.HandleBody(context.Background(), body(t, m), 1); out.Verdict != analysis.Done {
+				t.Errorf("queued %s: %v %v", m.JobID, out, out.Err)
+			}
+		}
+		logs := map[string]int{}
+		for _, c := range e.bk.Calls() {
+			if strings.HasSuffix(c, "/log") {
+				logs[c]++
+			}
+		}
+		for _, id := range ids {
+			e.analysis(t, id)
+			if n := logs["GET /v2/organizations/acme/pipelines/web/builds/70/jobs/"+id+"/log"]; n != 1 {
+				t.Errorf("run %d: log of %s fetched %d times; want 1", run, id, n)
+			}
+		}
+	}
+}

@@ -3,6 +3,7 @@ package analysis_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/kitefix/kitefix/shared/analysis"
 	"github.com/kitefix/kitefix/shared/analysis/analysistest"
@@ -105,8 +108,9 @@ func heapSampler() (stop func() uint64) {
 }
 
 // BenchmarkAnalyzeHandler1GiB streams a 1 GiB raw log from the fake
-// Buildkite through the analyze worker (build read, log stream, analysis,
-// stored record, annotation) and reports the time, the peak heap in use
+// Buildkite through the analyze function's handler, given an SQS batch of
+// one message (build read, log stream, analysis, stored record,
+// annotation), and reports the time, the peak heap in use
 // and the process's peak resident set.
 func BenchmarkAnalyzeHandler1GiB(b *testing.B) {
 	const size = 1 << 30
@@ -114,17 +118,22 @@ func BenchmarkAnalyzeHandler1GiB(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		e := newEnv(b, allCaps, func(c *analysis.Config) { c.LogTimeout = 10 * time.Minute })
+		handler := e.w.LambdaHandler(&fakeVisibility{})
 		id := fmt.Sprintf("big-%d", i)
 		e.bk.AddBuild(analysistest.FailedBuild(testOrg, "web", 100+i, time.Now(), id))
 		e.bk.SetLog(id, func() io.Reader { return newGeneratedLog(size) })
 		runtime.GC()
 		stop := heapSampler()
+		ev, _ := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{{
+			MessageId: id, ReceiptHandle: "rh", Body: string(body(b, jobMessage(100+i, id))), EventSource: "aws:sqs",
+			Attributes: map[string]string{"ApproximateReceiveCount": "1"},
+		}}})
 		b.StartTimer()
-		out := e.w.HandleBody(context.Background(), body(b, jobMessage(100+i, id)), 1)
+		resp, err := handler(context.Background(), ev)
 		b.StopTimer()
 		peak := stop()
-		if out.Verdict != analysis.Done {
-			b.Fatalf("outcome %v: %v", out, out.Err)
+		if err != nil || len(resp.BatchItemFailures) != 0 {
+			b.Fatalf("batch: %v %v", resp, err)
 		}
 		rec, err := e.store.GetAnalysis(context.Background(), testTenant, "job:"+id)
 		if err != nil || rec.State != analysis.StateAnalyzed || rec.Bytes < size {

@@ -42,8 +42,8 @@ func RenderMarkdown(src string) string {
 				code = append(code, lines[i])
 			}
 			b.WriteString("<pre><code")
-			if lang, _, _ := strings.Cut(info, " "); lang != "" {
-				b.WriteString(` class="language-` + escapeHTML(unescapeBackslashes(lang)) + `"`)
+			if lang, _, _ := strings.Cut(info, " "); fenceLang.MatchString(lang) {
+				b.WriteString(` class="language-` + lang + `"`)
 			}
 			b.WriteString(">")
 			for _, l := range code {
@@ -71,7 +71,9 @@ func RenderMarkdown(src string) string {
 var (
 	// fenceOpen is an opening code fence: three or more backticks (whose
 	// info string has none) or tildes, indented at most three spaces.
-	fenceOpen     = regexp.MustCompile("^ {0,3}(`{3,}|~{3,})([^`]*)$")
+	fenceOpen = regexp.MustCompile("^ {0,3}(`{3,}|~{3,})([^`]*)$")
+	// fenceLang is an info string's language that may name a class.
+	fenceLang     = regexp.MustCompile(`^[A-Za-z0-9_+.#-]{1,32}$`)
 	heading       = regexp.MustCompile(`^ {0,3}(#{1,6})(?:[ \t]+(.*))?$`)
 	closingHashes = regexp.MustCompile(`(?:^|[ \t]+)#+[ \t]*$`)
 	thematicBreak = regexp.MustCompile(`^ {0,3}(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})$`)

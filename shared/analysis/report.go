@@ -232,6 +232,14 @@ func (r *run) annotate(ctx context.Context, log *slog.Logger, rec *Record) error
 		err := r.bk.CreateAnnotation(ctx, rec.Org, rec.Pipeline, rec.BuildNumber, buildkite.Annotation{
 			Style: AnnotationStyle, Context: AnnotationContext, Body: body,
 		})
+		var apiErr *buildkite.APIError
+		if errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500 &&
+			apiErr.StatusCode != 401 && apiErr.StatusCode != 429 {
+			// Refused for good (a scope taken away, a build deleted):
+			// record it rather than try again.
+			rec.Actions.AnnotationSkipped = "Buildkite refused the annotation: " + apiErr.Message
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("annotate build: %w", err)
 		}

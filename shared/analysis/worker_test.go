@@ -125,6 +125,7 @@ type env struct {
 	dels  *fakeDeliveries
 	queue *fakeQueue
 	w     *analysis.Worker
+	cfg   analysis.Config
 }
 
 type envOption func(*analysis.Config)
@@ -149,6 +150,7 @@ func newEnv(t testing.TB, caps connection.Capabilities, opts ...envOption) *env 
 	for _, o := range opts {
 		o(&cfg)
 	}
+	e.cfg = cfg
 	e.w = analysis.New(cfg)
 	return e
 }
@@ -692,5 +694,53 @@ func TestReconcileRacesBuildMessage(t *testing.T) {
 				t.Errorf("run %d: log of %s fetched %d times; want 1", run, id, n)
 			}
 		}
+	}
+}
+
+func TestAnnotationRefusedIsRecorded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, allCaps)
+	e.bk.AddBuild(analysistest.FailedBuild(testOrg, "web", 80, time.Now(), "a80"))
+	e.bk.SetLogText("a80", testLog)
+	e.bk.Fail("/builds/80/annotations", analysistest.Fault{Status: 403})
+	if out := e.w.HandleBody(context.Background(), body(t, jobMessage(80, "a80")), 1); out.Verdict != analysis.Done {
+		t.Fatalf("outcome %v: %v", out, out.Err)
+	}
+	rec := e.analysis(t, "a80")
+	if !rec.Reported || rec.Actions.Annotated != nil || !strings.HasPrefix(rec.Actions.AnnotationSkipped, "Buildkite refused the annotation") {
+		t.Errorf("reported %v, actions %+v", rec.Reported, rec.Actions)
+	}
+	// A 5xx on the annotation sends the message back; the next delivery
+	// finishes the report without analyzing again.
+	e.bk.AddBuild(analysistest.FailedBuild(testOrg, "web", 81, time.Now(), "a81"))
+	e.bk.SetLogText("a81", testLog)
+	e.bk.Fail("/builds/81/annotations", analysistest.Fault{Status: 503, Times: 4})
+	if out := e.w.HandleBody(context.Background(), body(t, jobMessage(81, "a81")), 1); out.Verdict != analysis.Later {
+		t.Fatalf("outcome %v: %v; want later", out, out.Err)
+	}
+	if rec := e.analysis(t, "a81"); rec.Reported {
+		t.Fatalf("reported after a failed annotation")
+	}
+	// Within the report lease another delivery waits; after it, one
+	// finishes the report.
+	if out := e.w.HandleBody(context.Background(), body(t, jobMessage(81, "a81")), 2); out.Verdict != analysis.Later {
+		t.Errorf("within the lease: %v; want later", out)
+	}
+	cfg := e.cfg
+	cfg.Now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	if out := analysis.New(cfg).HandleBody(context.Background(), body(t, jobMessage(81, "a81")), 3); out.Verdict != analysis.Done {
+		t.Fatalf("after the lease: %v %v", out, out.Err)
+	}
+	if rec := e.analysis(t, "a81"); !rec.Reported || rec.Actions.Annotated == nil {
+		t.Errorf("after the lease: reported %v, actions %+v", rec.Reported, rec.Actions)
+	}
+	logs := 0
+	for _, c := range e.bk.Calls() {
+		if strings.HasSuffix(c, "/jobs/a81/log") {
+			logs++
+		}
+	}
+	if logs != 1 {
+		t.Errorf("the log was read %d times; want 1", logs)
 	}
 }

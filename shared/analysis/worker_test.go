@@ -744,3 +744,21 @@ func TestAnnotationRefusedIsRecorded(t *testing.T) {
 		t.Errorf("the log was read %d times; want 1", logs)
 	}
 }
+
+func TestBuildkiteTimeoutSendsMessageBack(t *testing.T) {
+	t.Parallel()
+	var bkURL string
+	e := newEnv(t, allCaps, func(c *analysis.Config) {
+		c.Buildkite = func(token string, lim buildkite.Limiter) analysis.Buildkite {
+			return buildkite.New(token, buildkite.WithBaseURL(bkURL), buildkite.WithLimiter(lim),
+				buildkite.WithTimeout(200*time.Millisecond), buildkite.WithBackoff(time.Millisecond, 2*time.Millisecond))
+		}
+	})
+	bkURL = e.bk.URL
+	e.bk.AddBuild(analysistest.FailedBuild(testOrg, "web", 90, time.Now(), "t90"))
+	e.bk.Fail("/builds/90", analysistest.Fault{Hang: true, Times: 10})
+	out := e.w.HandleBody(context.Background(), body(t, jobMessage(90, "t90")), 2)
+	if out.Verdict != analysis.Later || out.Delay < 15*time.Second || out.Delay > 30*time.Second {
+		t.Errorf("outcome %v, delay %s (%v); want later after a 15–30 s backoff", out, out.Delay, out.Err)
+	}
+}

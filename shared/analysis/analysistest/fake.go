@@ -35,6 +35,8 @@ type Fault struct {
 	Header map[string]string
 	// Times is how many requests fail (0: one).
 	Times int
+	// Hang, when set, answers nothing until the request is given up.
+	Hang bool
 }
 
 // Annotation is one annotation the fake received.
@@ -198,6 +200,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("RateLimit-Limit", "200")
 	w.Header().Set("RateLimit-Remaining", "150")
 	w.Header().Set("RateLimit-Reset", "30")
+	if failing && f.Hang {
+		<-r.Context().Done()
+		return
+	}
 	if failing {
 		for k, v := range f.Header {
 			w.Header().Set(k, v)

@@ -604,3 +604,77 @@ func TestConnectFunctionListsAnalyses(t *testing.T) {
 		t.Errorf("the response shows the tenant: %s", resp.Body)
 	}
 }
+
+// TestBudgetSharedByTwoFunctionInstances runs two analyze functions under
+// the emulator at once, each with its own batch of one token's jobs, with
+// six requests left in the token's minute: together they send at most
+// six, and return the rest of their batches to the queue.
+func TestBudgetSharedByTwoFunctionInstances(t *testing.T) {
+	k := startKumo(t)
+	e := newAnalyzeEnv(t, k)
+	const jobs = 8
+	var ids []string
+	for i := range jobs {
+		ids = append(ids, fmt.Sprintf("two-%d", i))
+	}
+	e.bk.AddBuild(analysistest.FailedBuild(analyzeOrg, "web", 61, time.Now(), ids...))
+	for _, id := range ids {
+		e.bk.SetLogText(id, unitTestLog)
+	}
+	var fns []*lambdaFunction
+	for range 2 {
+		env := functionEnv(t, "analyze", k, e.queueURL, e.prefix, e.bk.URL)
+		// 15 s leaves 5 s of work after the function's margin: a wait for
+		// the next minute never fits, so a spent budget sends the message
+		// back at once.
+		env["AWS_LAMBDA_FUNCTION_TIMEOUT"] = "15"
+		fns = append(fns, startFunction(t, "analyze", env))
+	}
+	if s := time.Now().Second(); s > 50 {
+		time.Sleep(time.Duration(61-s) * time.Second) // the whole run inside one minute
+	}
+	window := time.Now().Truncate(time.Minute)
+	budget := dynamostore.NewBudget(k.DynamoDB, k.Table)
+	const left = 6
+	for range analysis.RequestsPerMinute - left {
+		if ok, err := budget.TakeRequest(context.Background(), analysis.BudgetKey(analyzeToken), window, analysis.RequestsPerMinute); err != nil || !ok {
+			t.Fatalf("take: %v %v", ok, err)
+		}
+	}
+	for _, id := range ids {
+		e.send(t, e.jobMessage(61, id))
+	}
+	batches := []events.SQSEvent{}
+	for len(batches) < 2 {
+		ev := e.receive(t, e.queueURL)
+		if len(ev.Records) == 0 {
+			t.Fatalf("received %d batches", len(batches))
+		}
+		if len(batches) == 0 && len(ev.Records) > jobs/2 {
+			// Give each function half.
+			batches = append(batches, events.SQSEvent{Records: ev.Records[:jobs/2]}, events.SQSEvent{Records: ev.Records[jobs/2:]})
+			break
+		}
+		batches = append(batches, ev)
+	}
+	var wg sync.WaitGroup
+	failed := make([][]string, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			failed[i] = e.deliver(t, fns[i], batches[i])
+		}()
+	}
+	wg.Wait()
+	if time.Now().Truncate(time.Minute) != window {
+		t.Skip("the run crossed a minute boundary: the budget renewed midway")
+	}
+	if n := len(e.bk.Calls()); n > left {
+		t.Errorf("the two functions sent %d requests with %d left in the minute", n, left)
+	}
+	if len(failed[0])+len(failed[1]) == 0 {
+		t.Errorf("every job was done with the budget spent")
+	}
+	t.Logf("%d requests sent; %d and %d messages returned", len(e.bk.Calls()), len(failed[0]), len(failed[1]))
+}

@@ -7,11 +7,15 @@ DATASET  ?= $(CURDIR)/../shared/datasets/logchunks-dev
 CIDIFF   ?= $(CURDIR)/../shared/datasets/cidiff-dev
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 
-.PHONY: run test tools chromium lint unit integration eval bench fuzz build clean
+.PHONY: run demo test tools chromium lint unit integration eval bench fuzz build clean
 
 ## run: the local stack on 127.0.0.1:8080 with embedded storage (no AWS account)
 run:
 	$(GO) run ./cmd/kitefix serve
+
+## demo: the local stack against a simulated Buildkite organization in the same process; open http://127.0.0.1:8080 and watch four failing builds get explained (no account, no network)
+demo:
+	$(GO) run ./cmd/kitefix serve --demo
 
 ## test: install the test tools, then lint, unit and integration tests
 test: tools lint unit integration

@@ -111,7 +111,7 @@ func (r *run) findBaseline(ctx context.Context, rec Record, job buildkite.Job) (
 	}
 	b, j, ok := sameStep(builds, job)
 	if !ok {
-		branch, err := r.bk.DefaultBranch(ctx, rec.Org, rec.Pipeline)
+		branch, err := r.defaultBranch(ctx, rec)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -135,6 +135,32 @@ func (r *run) findBaseline(ctx context.Context, rec Record, job buildkite.Job) (
 		return nil, nil, fmt.Errorf("read passing log: %w", err)
 	}
 	return base, &Baseline{BuildNumber: b.Number, JobID: j.ID}, nil
+}
+
+// defaultBranchTTL is how long a process trusts a pipeline's default
+// branch: it rarely changes, and each read costs a request.
+const defaultBranchTTL = time.Hour
+
+type defaultBranch struct {
+	at     time.Time
+	branch string
+}
+
+// defaultBranch returns the pipeline's default branch, from the process's
+// cache when it is fresh.
+func (r *run) defaultBranch(ctx context.Context, rec Record) (string, error) {
+	key := rec.TenantID + "\x00" + rec.Org + "\x00" + rec.Pipeline
+	if v, ok := r.w.defaultBranches.Load(key); ok {
+		if d := v.(defaultBranch); r.w.now().Sub(d.at) < defaultBranchTTL {
+			return d.branch, nil
+		}
+	}
+	branch, err := r.bk.DefaultBranch(ctx, rec.Org, rec.Pipeline)
+	if err != nil {
+		return "", err
+	}
+	r.w.defaultBranches.Store(key, defaultBranch{at: r.w.now(), branch: branch})
+	return branch, nil
 }
 
 // sameStep finds, newest first, a passed job of the same step key (else of

@@ -73,6 +73,9 @@ type Worker struct {
 	// flakyCache holds each organization's Test Engine flaky tests for a
 	// while: tenant + NUL + org → flakyEntry.
 	flakyCache sync.Map
+	// defaultBranches holds pipelines' default branches: tenant, org and
+	// pipeline → defaultBranch.
+	defaultBranches sync.Map
 }
 
 // New returns a Worker over cfg.

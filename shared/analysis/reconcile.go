@@ -19,8 +19,12 @@ const (
 	firstLookback = time.Hour
 	// reconcileOverlap widens each pass so a build that finished while the
 	// previous pass listed is not missed; the dedupe records keep the
-	// overlap from queuing anything twice.
-	reconcileOverlap = 2 * time.Minute
+	// overlap from queuing anything twice. It also outlasts the webhook's
+	// claim lease (ingest.ClaimLease, two minutes) plus the minutes
+	// Buildkite may take to deliver: a webhook function that dies after
+	// claiming a job leaves a claim that lapses, and the pass after the
+	// lapse must still list that build.
+	reconcileOverlap = 10 * time.Minute
 )
 
 // ReconcileResult counts what a pass did.

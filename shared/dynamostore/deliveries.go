@@ -53,6 +53,26 @@ func (s *Store) ClaimDelivery(ctx context.Context, tenant, name string, expires 
 	return nil
 }
 
+// ConfirmDelivery sets the expiry (and TTL) of tenant's claim on name to
+// expires, once its work is queued. It is a plain put: it writes the claim
+// when none is there, since the work is queued either way, and it needs no
+// permission beyond the claim's own.
+func (s *Store) ConfirmDelivery(ctx context.Context, tenant, name string, expires time.Time) error {
+	if tenant == "" || name == "" {
+		return errors.New("confirm delivery: empty tenant or key")
+	}
+	item := key(tenantPK(tenant), deliverySKPrefix+name)
+	item[AttrTTL] = &types.AttributeValueMemberN{Value: strconv.FormatInt(expires.Unix(), 10)}
+	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(s.table),
+		Item:      item,
+	})
+	if err != nil {
+		return classify("confirm delivery", err)
+	}
+	return nil
+}
+
 // ReleaseDelivery removes a claim, so the work can be queued again; a
 // missing claim is fine.
 func (s *Store) ReleaseDelivery(ctx context.Context, tenant, name string) error {

@@ -23,8 +23,10 @@ type memStore struct {
 	sent      [][]byte
 	dedupeIDs []string
 
-	failClaim, failSend, failRelease, failRoute bool
-	secretReads, recordReads                    int
+	failClaim, failSend, failRelease, failConfirm, failRoute bool
+	secretReads, recordReads                                 int
+	// now is the claims' clock; nil means time.Now.
+	now func() time.Time
 }
 
 var (
@@ -85,10 +87,24 @@ func (m *memStore) ClaimDelivery(_ context.Context, tenant, key string, expires 
 		return errors.Join(storage.ErrUnavailable, errDown)
 	}
 	k := tenant + "\x00" + key
-	if exp, ok := m.claims[k]; ok && time.Now().Before(exp) {
+	now := time.Now
+	if m.now != nil {
+		now = m.now
+	}
+	if exp, ok := m.claims[k]; ok && now().Before(exp) {
 		return storage.ErrConflict
 	}
 	m.claims[k] = expires
+	return nil
+}
+
+func (m *memStore) ConfirmDelivery(_ context.Context, tenant, key string, expires time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failConfirm {
+		return errors.Join(storage.ErrUnavailable, errDown)
+	}
+	m.claims[tenant+"\x00"+key] = expires
 	return nil
 }
 
@@ -133,6 +149,13 @@ func (m *memStore) claimed(tenant, key string) bool {
 	defer m.mu.Unlock()
 	_, ok := m.claims[tenant+"\x00"+key]
 	return ok
+}
+
+// claimExpiry returns when tenant's claim on key lapses, or the zero time.
+func (m *memStore) claimExpiry(tenant, key string) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.claims[tenant+"\x00"+key]
 }
 
 func (m *memStore) set(f func(m *memStore)) {

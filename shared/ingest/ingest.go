@@ -29,10 +29,25 @@ import (
 // work an unauthenticated caller can ask for.
 const MaxBody = 1 << 20
 
-// ClaimTTL is how long a queued delivery's claim lasts: far longer than
-// Buildkite redelivers or the reconcile pass looks back, and the item
-// expires by itself afterwards.
-const ClaimTTL = 7 * 24 * time.Hour
+// A delivery's work is claimed in two steps. The claim is first written
+// for ClaimLease only; once the message is on the queue it is confirmed for
+// ClaimTTL. A function that dies between the two (a hard crash, a timeout
+// that stops it before it can release the claim) leaves a claim that lapses
+// within ClaimLease, so the next delivery of the same work, or the reconcile
+// pass, queues it: the reconcile pass looks back over the previous pass's
+// start by more than ClaimLease plus the time Buildkite takes to deliver,
+// so the pass after the lapse still lists the build. A claim written for
+// ClaimTTL at once would hide that failed job for a week.
+const (
+	// ClaimLease covers claim, send and confirm: the webhook function
+	// stops after seconds, so two minutes is ample, and it is short next
+	// to the reconcile pass's overlap.
+	ClaimLease = 2 * time.Minute
+	// ClaimTTL is how long a queued delivery's claim lasts: far longer
+	// than Buildkite redelivers or the reconcile pass looks back, and the
+	// item expires by itself afterwards.
+	ClaimTTL = 7 * 24 * time.Hour
+)
 
 // Routes finds the tenant behind a webhook id and its status record.
 type Routes interface {
@@ -51,6 +66,9 @@ type Deliveries interface {
 	// ClaimDelivery returns storage.ErrConflict when an unexpired claim
 	// exists.
 	ClaimDelivery(ctx context.Context, tenant, key string, expires time.Time) error
+	// ConfirmDelivery sets a claim's expiry once its work is queued,
+	// writing the claim if it is gone.
+	ConfirmDelivery(ctx context.Context, tenant, key string, expires time.Time) error
 	// ReleaseDelivery undoes a claim; a missing one is fine.
 	ReleaseDelivery(ctx context.Context, tenant, key string) error
 	// NoteDelivery records that tenant's webhook delivered at at.
@@ -252,12 +270,12 @@ func assess(req Request, tenant string, secrets []string, now time.Time) (assess
 	return a, nil
 }
 
-// enqueue claims the delivery's work and sends its message; a failed send
-// releases the claim so Buildkite's or the reconcile pass's next attempt
-// can queue it.
+// enqueue claims the delivery's work for ClaimLease, sends its message and
+// confirms the claim for ClaimTTL; a failed send releases the claim so
+// Buildkite's or the reconcile pass's next attempt can queue it.
 func (h *Handler) enqueue(ctx context.Context, a assessment, d *delivery) outcome {
 	key := a.message.DedupeKey()
-	err := h.cfg.Deliveries.ClaimDelivery(ctx, d.tenant, key, h.cfg.Now().Add(ClaimTTL))
+	err := h.cfg.Deliveries.ClaimDelivery(ctx, d.tenant, key, h.cfg.Now().Add(ClaimLease))
 	switch {
 	case errors.Is(err, storage.ErrConflict):
 		return outcomeDuplicate
@@ -277,6 +295,14 @@ func (h *Handler) enqueue(ctx context.Context, a assessment, d *delivery) outcom
 		}
 		return outcomeUnavailable
 	}
+	// The message is queued whatever happens next: a failed confirm only
+	// lets a later delivery queue the work once more when the lease lapses,
+	// and analysis takes a job twice without harm.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if err := h.cfg.Deliveries.ConfirmDelivery(cctx, d.tenant, key, h.cfg.Now().Add(ClaimTTL)); err != nil {
+		h.cfg.Logger.WarnContext(ctx, "confirm delivery claim", "tenant", d.tenant, "job", a.message.JobID, "err", fmt.Errorf("confirm claim %s: %w", key, err))
+	}
 	return outcomeQueued
 }
 
@@ -287,7 +313,7 @@ const releaseTimeout = 5 * time.Second
 // releaseReserve is the part of a request's deadline kept back from the
 // send, so a send that times out still leaves time to undo the claim before
 // the function is stopped (a claim left behind would hide the job from the
-// next attempt for ClaimTTL).
+// next attempt until ClaimLease lapses).
 const releaseReserve = 2 * time.Second
 
 // reserveForRelease returns ctx with its deadline moved releaseReserve

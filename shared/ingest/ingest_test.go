@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -472,5 +473,69 @@ func TestSendTimeoutLeavesTimeToRelease(t *testing.T) {
 	}
 	if hs.store.claimed(testTenant, "job:"+failedJobID) {
 		t.Errorf("the claim stayed after the send timed out")
+	}
+}
+
+// crashingQueue stops the delivery's goroutine inside the send, as a
+// function killed between claim and send would: nothing after it runs.
+type crashingQueue struct{ *memStore }
+
+func (crashingQueue) Send(context.Context, []byte, string) error {
+	runtime.Goexit()
+	return nil
+}
+
+func TestCrashAfterClaimLeavesOnlyALease(t *testing.T) {
+	hs := newHarness(t, connection.WebhookKeys{Current: testSecret})
+	now := time.Now()
+	hs.store.set(func(m *memStore) { m.now = func() time.Time { return now } })
+	clock := func() time.Time { return now }
+	req := signed("job.finished", fixture(t, "job-finished-failed.json"), testSecret, now)
+	key := "job:" + failedJobID
+
+	crashing := New(Config{Routes: hs.store, Secrets: hs.store, Deliveries: hs.store, Queue: crashingQueue{hs.store}, Now: clock})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		crashing.Handle(context.Background(), req)
+		t.Error("Handle returned after the send crashed")
+	}()
+	<-done
+	if got, limit := hs.store.claimExpiry(testTenant, key), now.Add(ClaimLease); got.IsZero() || got.After(limit) {
+		t.Fatalf("claim left by the crash lapses at %v; want by %v (now + ClaimLease)", got, limit)
+	}
+
+	// Within the lease the work counts as queued; after it, the next
+	// attempt (a redelivery or the reconcile pass) queues it.
+	h := New(Config{Routes: hs.store, Secrets: hs.store, Deliveries: hs.store, Queue: hs.store, Now: clock})
+	if resp := h.Handle(context.Background(), req); resp.Status != 200 {
+		t.Fatalf("delivery within the lease: status %d, want 200 (duplicate)", resp.Status)
+	}
+	now = now.Add(ClaimLease + time.Second)
+	req = signed("job.finished", fixture(t, "job-finished-failed.json"), testSecret, now)
+	if resp := h.Handle(context.Background(), req); resp.Status != 202 {
+		t.Fatalf("delivery after the lease lapsed: status %d, want 202", resp.Status)
+	}
+	if got := hs.store.sentCount(); got != 1 {
+		t.Errorf("%d messages sent, want 1", got)
+	}
+	// Queued: the claim now lasts ClaimTTL, so redeliveries are duplicates.
+	if got, want := hs.store.claimExpiry(testTenant, key), now.Add(ClaimTTL); !got.Equal(want) {
+		t.Errorf("claim after the send lapses at %v; want %v", got, want)
+	}
+}
+
+func TestFailedConfirmStillAnswersQueued(t *testing.T) {
+	hs := newHarness(t, connection.WebhookKeys{Current: testSecret})
+	hs.store.set(func(m *memStore) { m.failConfirm = true })
+	resp := hs.h.Handle(context.Background(), signed("job.finished", fixture(t, "job-finished-failed.json"), testSecret, time.Now()))
+	if resp.Status != 202 {
+		t.Fatalf("status %d, want 202: the message is on the queue", resp.Status)
+	}
+	if got := hs.store.sentCount(); got != 1 {
+		t.Errorf("%d messages sent, want 1", got)
+	}
+	if !strings.Contains(hs.logs.String(), "confirm delivery claim") {
+		t.Errorf("the log does not say the claim was not confirmed:\n%s", hs.logs.String())
 	}
 }

@@ -52,6 +52,29 @@ func (s *Store) ClaimDelivery(ctx context.Context, tenant, key string, expires t
 	return nil
 }
 
+// ConfirmDelivery sets the expiry of tenant's claim on key to expires, once
+// its work is queued; it writes the claim when none is there (it lapsed and
+// was released, say), since the work is queued either way.
+func (s *Store) ConfirmDelivery(ctx context.Context, tenant, key string, expires time.Time) error {
+	if tenant == "" || key == "" {
+		return errors.New("confirm delivery: empty tenant or key")
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("confirm delivery: %w: %w", storage.ErrUnavailable, err)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketDeliveries)
+		if err != nil {
+			return err
+		}
+		return b.Put(deliveryKey(tenant, key), binary.BigEndian.AppendUint64(nil, uint64(expires.UnixNano())))
+	})
+	if err != nil {
+		return wrap("confirm delivery", err)
+	}
+	return nil
+}
+
 // ReleaseDelivery removes a claim, so the work can be queued again; a
 // missing claim is fine.
 func (s *Store) ReleaseDelivery(ctx context.Context, tenant, key string) error {

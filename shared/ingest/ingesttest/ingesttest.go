@@ -19,6 +19,7 @@ import (
 // the reconcile pass use, and the last-delivery note.
 type Store interface {
 	ClaimDelivery(ctx context.Context, tenant, key string, expires time.Time) error
+	ConfirmDelivery(ctx context.Context, tenant, key string, expires time.Time) error
 	ReleaseDelivery(ctx context.Context, tenant, key string) error
 	HasDelivery(ctx context.Context, tenant, key string) (bool, error)
 	NoteDelivery(ctx context.Context, tenant string, at time.Time) error
@@ -91,6 +92,34 @@ func RunDeliveries(t *testing.T, open func(t *testing.T) Store) {
 		}
 		if has, err := s.HasDelivery(ctx, tenant, "job:old"); err != nil || !has {
 			t.Errorf("HasDelivery after reclaiming = %t, %v; want true", has, err)
+		}
+	})
+
+	t.Run("confirm extends a claim", func(t *testing.T) {
+		s, tenant := open(t), unique("tenant")
+		// A claim whose lease has run out is confirmed after its send:
+		// it lasts again, and a second claim conflicts.
+		if err := s.ClaimDelivery(ctx, tenant, "job:lease", time.Now().Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ConfirmDelivery(ctx, tenant, "job:lease", week()); err != nil {
+			t.Fatalf("confirm: %v", err)
+		}
+		if has, err := s.HasDelivery(ctx, tenant, "job:lease"); err != nil || !has {
+			t.Errorf("HasDelivery after confirm = %t, %v; want true", has, err)
+		}
+		if err := s.ClaimDelivery(ctx, tenant, "job:lease", week()); !errors.Is(err, storage.ErrConflict) {
+			t.Errorf("claim after confirm: %v, want storage.ErrConflict", err)
+		}
+		// A confirm whose claim is gone writes it: the work is queued.
+		if err := s.ConfirmDelivery(ctx, tenant, "job:gone", week()); err != nil {
+			t.Fatalf("confirm without a claim: %v", err)
+		}
+		if has, err := s.HasDelivery(ctx, tenant, "job:gone"); err != nil || !has {
+			t.Errorf("HasDelivery after confirming a missing claim = %t, %v; want true", has, err)
+		}
+		if has, err := s.HasDelivery(ctx, unique("other"), "job:lease"); err != nil || has {
+			t.Errorf("HasDelivery of another tenant = %t, %v; want false", has, err)
 		}
 	})
 

@@ -147,6 +147,7 @@ func (b *Baseline) Contains(cleaned []byte) bool {
 // Other punctuation is kept, so the shape of the line still counts.
 func normalizeLine(dst, c []byte) []byte {
 	start := len(dst)
+	temp := tempPath(c) // most lines name no temporary path: look once
 	for i := 0; i < len(c); {
 		if c[i] == ' ' || c[i] == '\t' {
 			i++
@@ -159,7 +160,7 @@ func normalizeLine(dst, c []byte) []byte {
 		if len(dst) > start {
 			dst = append(dst, ' ')
 		}
-		if field := c[i:j]; tempPath(field) {
+		if field := c[i:j]; temp && tempPath(field) {
 			dst = append(dst, "<tmp>"...)
 		} else {
 			dst = normalizeField(dst, field)
@@ -210,22 +211,9 @@ var wordByte = func() (t [256]bool) {
 }()
 
 // tempPath reports whether a word is a path inside a temporary directory.
-func tempPath(w []byte) bool {
-	for _, p := range [...]string{"/tmp/", "/var/folders/", "/private/var/", "/var/tmp/", "/temp/"} {
-		if indexFold(w, p) >= 0 {
-			return true
-		}
-	}
-	return indexFold(w, `\temp\`) >= 0 || indexFold(w, `\tmp\`) >= 0
-}
+func tempPath(w []byte) bool { return tempDirs.in(w) }
 
-// indexFold returns the first index of the lower-case ASCII text s in b,
-// ignoring case, or -1.
-func indexFold(b []byte, s string) int {
-	for i := 0; i+len(s) <= len(b); i++ {
-		if hasPrefixFold(b[i:], s) {
-			return i
-		}
-	}
-	return -1
-}
+// tempDirs are the temporary directories of Linux, macOS and Windows
+// runners.
+var tempDirs = newPhraseMatcher("/tmp/", "/var/folders/", "/private/var/", "/var/tmp/", "/temp/",
+	`\Temp\`, `\temp\`, `\TEMP\`, `\tmp\`)

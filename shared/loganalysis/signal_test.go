@@ -107,3 +107,14 @@ func TestCountNear(t *testing.T) {
 		}
 	}
 }
+
+// indexFold returns the first index of the lower-case ASCII text s in b,
+// ignoring case, or -1.
+func indexFold(b []byte, s string) int {
+	for i := range b {
+		if hasPrefixFold(b[i:], s) {
+			return i
+		}
+	}
+	return -1
+}

@@ -192,10 +192,43 @@ var wrapperPhrases = [...]string{
 }
 
 // wrapperReport reports whether a line is one of wrapperPhrases.
-func wrapperReport(t []byte) bool {
-	for _, p := range wrapperPhrases {
-		if bytes.Contains(t, []byte(p)) {
-			return true
+func wrapperReport(t []byte) bool { return wrapperMatcher.in(t) }
+
+var wrapperMatcher = newPhraseMatcher(wrapperPhrases[:]...)
+
+// notCountedPhrases are the markers notCounted looks for anywhere in a line.
+// Each starts with a byte that ordinary text holds rarely, so the matcher
+// seldom has to look further: "xpected fail" finds "expected failure" and
+// "Expected fail", "XPECTED FAIL" finds "EXPECTED FAILED".
+var notCountedPhrases = newPhraseMatcher("XFAIL", "xfail", "XPECTED FAIL", "xpected fail", "!!! IGNORED !!!",
+	"(pending)", "SKIPPED", "Test skipped", ": skipped", "' skipped (", "FLAKY, failed in")
+
+// phraseMatcher finds any of a few phrases in a line in one pass: it looks
+// only where a phrase's first byte is.
+type phraseMatcher struct {
+	starts [256]bool // a phrase starts with the byte
+	first  [256][]string
+}
+
+func newPhraseMatcher(phrases ...string) *phraseMatcher {
+	m := &phraseMatcher{}
+	for _, p := range phrases {
+		m.starts[p[0]] = true
+		m.first[p[0]] = append(m.first[p[0]], p)
+	}
+	return m
+}
+
+// in reports whether t holds one of the phrases.
+func (m *phraseMatcher) in(t []byte) bool {
+	for i, c := range t {
+		if !m.starts[c] {
+			continue
+		}
+		for _, p := range m.first[c] {
+			if len(t)-i >= len(p) && string(t[i:i+len(p)]) == p {
+				return true
+			}
 		}
 	}
 	return false
@@ -224,13 +257,7 @@ func notCounted(t []byte) bool {
 		}
 		return false
 	}
-	for _, m := range [...]string{" XFAIL", "EXPECTED FAILED", "Expected fail", "!!! IGNORED !!!", "(pending)", " SKIPPED", "Test skipped", ": skipped",
-		"' skipped (", "FLAKY, failed in", "xfail", "expected failure", "Expected failure"} {
-		if bytes.Contains(t, []byte(m)) {
-			return true
-		}
-	}
-	return false
+	return notCountedPhrases.in(t)
 }
 
 // levelPrefix returns the length of a bracketed log level that starts a

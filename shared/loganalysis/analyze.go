@@ -329,7 +329,7 @@ func (a *analyzer) place(l *textLine, score int, prop bool) {
 			a.open.add(c, scoreContext)
 			a.open.lastActive = a.ln
 		}
-	case a.open != nil && (score == scoreContext && (!prop || l.fresh) || continuation(c, t) || leveledContinuation(c)) &&
+	case a.open != nil && (score == scoreContext && (!prop || l.fresh) || continuation(c, t) && !a.open.dedented(c) || leveledContinuation(c)) &&
 		!passed(t) && !l.skip:
 		// Context, a continuation, or output the passing run did not
 		// print: the failure goes on.

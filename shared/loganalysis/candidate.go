@@ -17,7 +17,7 @@ func (a *analyzer) candidate(c []byte, score int) {
 	if a.open == nil {
 		a.seq++
 		a.open = &cluster{seq: a.seq, seg: a.seg, section: a.section, command: a.command,
-			start: a.ln, firstCand: a.ln, goTest: string(a.rules.goRun)}
+			start: a.ln, firstCand: a.ln, goTest: string(a.rules.goRun), indent: len(c) - len(trimIndent(c))}
 		// Take in the line that introduces this one, if any: go test
 		// prints a failed test's output above its "--- FAIL" line.
 		if bytes.HasPrefix(trimIndent(c), []byte("--- FAIL")) {

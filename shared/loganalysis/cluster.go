@@ -37,6 +37,7 @@ type cluster struct {
 	agent      agentKind
 	agentText  string // the agent's report, for the summary
 	goTest     string // the test go test -v was running when it started
+	indent     int    // the indent of the line that started it
 	votes      [numVotes]int
 }
 
@@ -47,6 +48,14 @@ func (c *cluster) add(text []byte, score int) {
 	}
 	c.lines = append(c.lines, string(appendCapped(nil, text)))
 	c.scores = append(c.scores, int8(score))
+}
+
+// dedented reports whether an indented line sits left of the line that
+// started the cluster: the block it explained has ended ("  Finished: x"
+// after "      x.Test [FAIL]" and its indented details).
+func (c *cluster) dedented(line []byte) bool {
+	n := len(line) - len(trimIndent(line))
+	return n > 0 && n < c.indent
 }
 
 // trim drops lines after the last active one.

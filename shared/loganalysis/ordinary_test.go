@@ -85,3 +85,24 @@ func TestSkippedList(t *testing.T) {
 		}
 	}
 }
+
+// TestDedentEndsBlock checks that an indented line left of the failure's
+// own indent ends the failure's block.
+func TestDedentEndsBlock(t *testing.T) {
+	t.Parallel()
+	log := "$ dotnet xunit\n" +
+		"      Widgets.Tests.WidgetTests.SavesToStore [FAIL]\n" +
+		"        Assert.Equal() Failure\n" +
+		"        Expected: 201\n" +
+		"        Actual:   500\n" +
+		"  Finished:    Widgets.Tests\n" +
+		"=== TEST EXECUTION SUMMARY ===\n" +
+		"   Widgets.Tests  Total: 12, Errors: 0, Failed: 1, Skipped: 0, Time: 0.412s\n"
+	res := analyzeString(t, log)
+	if len(res.Excerpts) == 0 {
+		t.Fatal("no excerpt")
+	}
+	if x := res.Excerpts[0]; x.StartLine != 2 || x.EndLine != 5 {
+		t.Errorf("excerpt %d-%d, want 2-5:\n%s", x.StartLine, x.EndLine, x.Text)
+	}
+}

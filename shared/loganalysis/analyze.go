@@ -284,7 +284,15 @@ func (a *analyzer) score(l *textLine) (score int, prop bool) {
 // (skipped, pending, expected to fail), reports progress, or the passing run
 // printed it too.
 func ordinary(l *textLine) bool {
-	return l.known || l.skip || l.f&fRetry != 0 || passed(l.t) || warningAnnotation(l.t) || progressLine(l.t)
+	return l.known || l.skip || l.f&fRetry != 0 || passed(l.t) || warningAnnotation(l.t) || progressLine(l.t) ||
+		timingLine(l.t)
+}
+
+// timingLine reports whether a line only says how long a build took, at
+// whatever level the tool logs it: sbt's "[error] Total time: 14 s,
+// completed ..." and Maven's "[INFO] Total time:  12.3 s".
+func timingLine(t []byte) bool {
+	return bytes.HasPrefix(t[levelPrefix(t):], []byte("Total time:"))
 }
 
 // listItem reports whether a line, after its log level, is an item of a
@@ -329,7 +337,7 @@ func (a *analyzer) place(l *textLine, score int, prop bool) {
 			a.open.add(c, scoreContext)
 			a.open.lastActive = a.ln
 		}
-	case a.open != nil && (score == scoreContext && (!prop || l.fresh) || continuation(c, t) && !a.open.dedented(c) || leveledContinuation(c)) &&
+	case a.open != nil && (score == scoreContext && (!prop || l.fresh) || continuation(c, t) && !a.open.dedented(c) && !prop || leveledContinuation(c)) &&
 		!passed(t) && !l.skip:
 		// Context, a continuation, or output the passing run did not
 		// print: the failure goes on.

@@ -44,7 +44,7 @@ var ecosystems = map[string]ecosystemWant{
 	"php_run_tests": {CategoryTest, nil,
 		[]string{"FAIL widget_save() rejects an empty name"},
 		[]string{"XFAIL", "SKIP ", "EXPECTED FAILED"}},
-	"xcodebuild": {CategoryTest, nil,
+	"xcodebuild": {CategoryTest, []string{"WidgetsTests.WidgetTests.testSave"},
 		[]string{"XCTAssertEqual failed"},
 		[]string{"Test skipped", "passed ("}},
 	"sbt_scalatest": {CategoryTest, []string{"should save to the store"},

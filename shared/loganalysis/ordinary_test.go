@@ -34,6 +34,19 @@ func TestOrdinaryMarkers(t *testing.T) {
 		{line: "[error] \tcom.acme.WidgetSpec", list: true},
 		{line: "[error] cannot find symbol"},
 	}
+	for _, tt := range []struct {
+		line string
+		want bool
+	}{
+		{"[error] Total time: 14 s, completed Nov 20, 2026, 10:00:15 AM", true},
+		{"[INFO] Total time:  12.345 s", true},
+		{"Total time: 3s", true},
+		{"[error] Total of 3 errors", false},
+	} {
+		if got := timingLine([]byte(tt.line)); got != tt.want {
+			t.Errorf("timingLine(%q) = %v, want %v", tt.line, got, tt.want)
+		}
+	}
 	for _, tt := range tests {
 		b := []byte(tt.line)
 		got := [4]bool{notCounted(b), progressLine(b), wrapperReport(b), listedName(b)}

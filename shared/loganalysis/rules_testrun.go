@@ -28,6 +28,8 @@ var (
 	// runner's status at the end of a test's line.
 	reStatusEnd = regexp.MustCompile(`^(?:\s+(\S.*?)(?::|\s\.{3}|\s{2,})|(\S.*?)(?:\s\.{3}|\s{2,}))\s*(?:FAIL|FAILED)(?:\s+\([\d.]+\s?m?s\))?\s*$`)
 	reVitest    = regexp.MustCompile(`^FAIL\s+(\S+\.\w+) > (.+)$`)
+	// XCTest: "/src/WidgetTests.swift:31: error: -[Widgets.WidgetTests testSave] : XCTAssertEqual failed".
+	reXCTest = regexp.MustCompile(`^(\S+?):(\d+): error: -\[(\S+) (\w+)\] : `)
 	// Erlang's test server: "inet_SUITE:t_gethostnative failed on line 696".
 	reErlangCase = regexp.MustCompile(`^(\w+_SUITE):(\w+) failed on line (\d+)$`)
 )
@@ -74,6 +76,11 @@ func (s *ruleState) failedTest(a *analyzer, ln int64, c, t []byte, f feature) (F
 		}
 		if m := reJestFile.FindSubmatch(t); m != nil {
 			s.jestFile = string(m[1])
+		}
+	}
+	if f&fError != 0 && bytes.Contains(t, []byte(": error: -[")) {
+		if m := reXCTest.FindSubmatch(t); m != nil {
+			return FailingTest{Name: string(m[3]) + "." + string(m[4]), File: string(m[1]), Line: atoi(m[2])}, 4
 		}
 	}
 	if f&(fFail|fError) != 0 && len(t) < 300 && endsWithFail(t) {

@@ -177,6 +177,9 @@ func features(line []byte) feature {
 			if g&(fAbort|fCancel) != 0 && pos >= 3 && hasPrefixFold(line[pos-3:pos], "to ") {
 				g &^= fAbort | fCancel // an instruction: "press Ctrl-C to abort"
 			}
+			if g == fExpect && (eqFold(w, "assertions") || eqFold(w, "asserts")) {
+				g = 0 // a count in a summary: "1555 assertions", "Assertions: 291"
+			}
 			if g != 0 {
 				if g&(fError|fFail|fFatal|fException|fPanic) != 0 {
 					if counted, zero := countNear(line[:pos], w, line[j:]); zero {

@@ -27,6 +27,8 @@ func TestLineSignals(t *testing.T) {
 		{"npm ERR! 404 Not Found - GET https://registry.npmjs.org/left-padd - Not found", true},
 		{"Tests run: 5, Failures: 1, Errors: 0, Skipped: 0", false},
 		{"com.acme.FailureAccrualFactory$anon didMarkDead", false}, // a hump another follows
+		{"Press control-C to abort or Enter to continue as root.", false},
+		{"Finished tests in 66.1s, 13.1 tests/s, 23.5 assertions/s.", false},
 		{"java.lang.AssertionError: boom", true},
 		{"Failed 1 tests. Passed 6 tests.", false},         // a count of tests
 		{"Failed!  - Failed:     1, Passed:    11", false}, // a label's count after spaces

@@ -314,7 +314,7 @@ func leveledContinuation(c []byte) bool {
 // quiet.
 func (a *analyzer) place(l *textLine, score int, prop bool) {
 	c, t := l.c, l.t
-	if o := a.open; o != nil && score < scoreSignal && o.named && listItem(c) && listItem([]byte(o.lines[0])) {
+	if o := a.open; o != nil && o.named && listItem(c) && listItem([]byte(o.lines[0])) {
 		// The next item of the list the failed test is in: its report
 		// has ended ("[info] - next test" after "[info] - x *** FAILED ***").
 		a.closeOpen()

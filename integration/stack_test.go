@@ -52,7 +52,16 @@ type awsStack struct {
 // in parallel with others that set it) and builds the handlers.
 func newAWSStack(t *testing.T, bk *buildkiteRouter) *awsStack {
 	t.Helper()
-	k := startKumo(t)
+	return newAWSStackVia(t, bk, startKumo(t), "")
+}
+
+// newAWSStackVia is newAWSStack on k with the functions' AWS calls sent to
+// endpoint ("" for kumo itself; say, a proxy that injects faults).
+func newAWSStackVia(t *testing.T, bk *buildkiteRouter, k *kumoEnv, endpoint string) *awsStack {
+	t.Helper()
+	if endpoint == "" {
+		endpoint = k.URL
+	}
 	s := &awsStack{k: k, prefix: uniqueName("kitefix") + "/", logs: &lockedBuffer{}, bk: bk}
 	s.queueURL, s.dlqURL = makeQueues(t, k)
 	none := filepath.Join(t.TempDir(), "none")
@@ -63,9 +72,9 @@ func newAWSStack(t *testing.T, bk *buildkiteRouter) *awsStack {
 		"AWS_CONFIG_FILE":                  none,
 		"AWS_SHARED_CREDENTIALS_FILE":      none,
 		"AWS_EC2_METADATA_DISABLED":        "true",
-		"AWS_ENDPOINT_URL_DYNAMODB":        k.URL,
-		"AWS_ENDPOINT_URL_SQS":             k.URL,
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": k.URL,
+		"AWS_ENDPOINT_URL_DYNAMODB":        endpoint,
+		"AWS_ENDPOINT_URL_SQS":             endpoint,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint,
 	} {
 		t.Setenv(key, v)
 	}
@@ -221,17 +230,24 @@ func (s *awsStack) receive(t *testing.T, url string) events.SQSEvent {
 // of messages that went back.
 func (s *awsStack) drain(t *testing.T) []string {
 	t.Helper()
-	var back []string
+	back, _ := s.drainWith(context.Background(), t)
+	return back
+}
+
+// drainWith is drain with ctx as the invocations' context; it also returns
+// the receipt handles of the messages that went back.
+func (s *awsStack) drainWith(ctx context.Context, t *testing.T) (back, receipts []string) {
+	t.Helper()
 	for range 30 {
 		ev := s.receive(t, s.queueURL)
 		if len(ev.Records) == 0 {
-			return back
+			return back, receipts
 		}
 		payload, err := json.Marshal(ev)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := s.analyze(context.Background(), payload)
+		resp, err := s.analyze(ctx, payload)
 		if err != nil {
 			t.Fatalf("analyze: %v", err)
 		}
@@ -242,6 +258,7 @@ func (s *awsStack) drain(t *testing.T) []string {
 		}
 		for _, m := range ev.Records {
 			if failed[m.MessageId] {
+				receipts = append(receipts, m.ReceiptHandle)
 				continue
 			}
 			if _, err := s.k.SQS.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(s.queueURL), ReceiptHandle: aws.String(m.ReceiptHandle)}); err != nil {
@@ -249,11 +266,11 @@ func (s *awsStack) drain(t *testing.T) []string {
 			}
 		}
 		if len(failed) > 0 {
-			return back
+			return back, receipts
 		}
 	}
 	t.Fatal("the queue did not drain")
-	return nil
+	return nil, nil
 }
 
 // buildkiteRouter is Buildkite for several tenants: each token reaches
@@ -266,6 +283,16 @@ type buildkiteRouter struct {
 	tenants map[string]routedTenant // by token
 	foreign []string                // "token-owner-org METHOD path" of refused requests
 	bodies  []string                // every request body kitefix sent
+	// intercept, when set, may answer a request itself (true) before the
+	// fakes see it: a hang, a cut connection, a truncated body.
+	intercept func(w http.ResponseWriter, r *http.Request) bool
+}
+
+// setIntercept sets (or, with nil, clears) the router's intercept.
+func (r *buildkiteRouter) setIntercept(f func(w http.ResponseWriter, r *http.Request) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.intercept = f
 }
 
 type routedTenant struct {
@@ -301,7 +328,11 @@ func (r *buildkiteRouter) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.bodies = append(r.bodies, string(body))
 	rt, ok := r.tenants[token]
+	intercept := r.intercept
 	r.mu.Unlock()
+	if intercept != nil && intercept(w, req) {
+		return
+	}
 	if !ok {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)

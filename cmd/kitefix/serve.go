@@ -141,11 +141,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	if demo != nil {
+		demoDone := make(chan struct{})
 		go func() {
+			defer close(demoDone)
 			if err := demo.Run(ctx, url, stdout); err != nil {
 				fmt.Fprintf(stderr, "kitefix serve: demo: %v\n", err)
 			}
 		}()
+		defer func() { <-demoDone }()
 	}
 	select {
 	case err := <-errc:

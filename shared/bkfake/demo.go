@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -431,14 +430,17 @@ func (d *Demo) send(ctx context.Context, hook Hook, event string, ev webhook.Eve
 func (d *Demo) Run(ctx context.Context, base string, out io.Writer) error {
 	hook, err := d.Connect(ctx, base)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it connected
+		}
 		return err
 	}
 	fmt.Fprintf(out, "demo: connected to the simulated organization %q at %s\n", DemoOrg, d.URL())
 	fmt.Fprintf(out, "demo: %d failing builds arrive as signed webhooks over the next %s\n",
 		len(DemoFailures), time.Duration(len(DemoFailures))*max(d.cfg.Spacing, 0))
 	if err := d.Play(ctx, hook); err != nil {
-		if errors.Is(err, context.Canceled) {
-			return nil
+		if ctx.Err() != nil {
+			return nil // stopped: what was sent stays analyzed
 		}
 		return err
 	}

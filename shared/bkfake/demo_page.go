@@ -35,9 +35,12 @@ window.kitefix = Object.assign(window.kitefix || {}, { refreshSeconds: %d });
     a.target = "_blank";
     a.rel = "noopener noreferrer";
     a.textContent = org.name;
+    var jump = document.createElement("a");
+    jump.href = "#failures-h";
+    jump.textContent = "Failures explained";
     p1.append("Four builds of ", a, " fail over the next seconds (" + kinds.join(", ") +
-      "). Each arrives as a signed webhook and appears below with its explanation; " +
-      "the build links open the simulated build with kitefix's annotation.");
+      "). Each arrives as a webhook signed with this connection's secret and appears under ", jump,
+      " with its explanation; the build links open the simulated build with kitefix's annotation.");
     var p2 = document.createElement("p");
     var code = document.createElement("code");
     code.textContent = token;

@@ -336,7 +336,8 @@ func (o *Org) accessToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body["scopes"] = scopes
-	body["description"] = "kitefix demo token"
+	body["description"] = o.cfg.Name + " token"
+	body["user"] = map[string]string{"name": "Demo Developer", "email": "demo@" + o.cfg.Slug + ".example"}
 	writeJSON(w, http.StatusOK, body)
 }
 

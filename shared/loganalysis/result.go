@@ -64,7 +64,9 @@ type ErrorLocation struct {
 type Options struct {
 	// MaxExcerpts caps the number of excerpts (default 2).
 	MaxExcerpts int
-	// MaxExcerptLines caps the lines of one excerpt (default 40).
+	// MaxExcerptLines caps the lines of one excerpt (default 40: two
+	// excerpts fill the 80 lines an analysis stores; a person reads them
+	// in an annotation).
 	MaxExcerptLines int
 	// Baseline, when set, holds the lines of a passing log of the same
 	// job: lines of the failed log that also occur there (after

@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,16 +19,20 @@ import (
 // addresses it prints: its own and the simulated organization's.
 type demoProcess struct {
 	serveProcess
-	orgURL string
+	orgURL  string
+	dataDir string
 }
+
+var demoDataIn = regexp.MustCompile(`\(data in ([^)]+)\)`)
 
 // startDemoProcess runs the built binary as a person runs `make demo`, with
 // every proxy pointing nowhere: the demo must need nothing beyond this
 // machine.
 func startDemoProcess(t *testing.T) *demoProcess {
 	t.Helper()
+	tmp := t.TempDir()
 	cmd := exec.Command(kitefixBinary(t), "serve", "--demo", "--addr", freeAddr(t))
-	cmd.Env = append(os.Environ(), "LOG_LEVEL=info",
+	cmd.Env = append(os.Environ(), "LOG_LEVEL=info", "TMPDIR="+tmp,
 		"HTTP_PROXY=http://127.0.0.1:9", "HTTPS_PROXY=http://127.0.0.1:9", "http_proxy=http://127.0.0.1:9", "https_proxy=http://127.0.0.1:9",
 		"BUILDKITE_API_URL=http://127.0.0.1:9", "WEBHOOK_BASE_URL=https://tunnel.invalid")
 	stdout, err := cmd.StdoutPipe()
@@ -56,13 +62,16 @@ func startDemoProcess(t *testing.T) *demoProcess {
 		if f := strings.Fields(line); len(f) >= 4 && f[0] == "kitefix" && f[1] == "serving" {
 			p.url = f[3]
 		}
+		if m := demoDataIn.FindStringSubmatch(line); m != nil {
+			p.dataDir = m[1]
+		}
 		if _, org, ok := strings.Cut(line, "organization at "); ok && strings.HasPrefix(line, "Demo: open") {
 			p.orgURL = strings.Fields(org)[0]
 			break
 		}
 	}
 	go io.Copy(io.Discard, stdout)
-	if p.url == "" || p.orgURL == "" {
+	if p.url == "" || p.orgURL == "" || !strings.HasPrefix(p.dataDir, tmp) {
 		t.Fatalf("kitefix serve --demo printed %q; stderr:\n%s", printed, p.output)
 	}
 	return p
@@ -225,4 +234,20 @@ func TestBrowserDemo(t *testing.T) {
 	phone.do("open a build on a phone", chromedp.Navigate(links["#877"]))
 	phone.waitFor("the annotation", `!!document.getElementById("annotation-kitefix")`)
 	phone.shot("demo-build-flaky-test")
+
+	// Stopped, the demo leaves no data behind.
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("kitefix serve --demo did not stop on SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("kitefix serve --demo exited %d on SIGTERM, want 0", code)
+	}
+	if _, err := os.Stat(p.dataDir); !os.IsNotExist(err) {
+		t.Errorf("demo data %s after the demo stopped: %v, want it removed", p.dataDir, err)
+	}
 }

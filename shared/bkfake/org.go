@@ -463,8 +463,9 @@ func (o *Org) annotate(w http.ResponseWriter, r *http.Request) {
 		a.Append = false
 		b.Annotations = append(b.Annotations, a)
 	}
+	pipeline, number := b.Pipeline.Slug, b.Number
 	o.mu.Unlock()
-	o.log.Info("simulated Buildkite: build annotated", "pipeline", r.PathValue("pipeline"), "build", r.PathValue("number"), "context", a.Context)
+	o.log.Info("simulated Buildkite: build annotated", "pipeline", pipeline, "build", number, "context", a.Context)
 	writeJSON(w, http.StatusCreated, map[string]any{
 		"id": "annotation-" + a.Context, "context": a.Context, "style": a.Style,
 		"body_html": RenderMarkdown(a.Body), "created_at": time.Now().UTC().Format(time.RFC3339),

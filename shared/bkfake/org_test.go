@@ -16,6 +16,9 @@ import (
 	"github.com/kitefix/kitefix/shared/buildkite"
 )
 
+// A test's *testing.T is what the token fake reports to.
+var _ bkfake.TB = (*testing.T)(nil)
+
 const orgToken = "bkua_orgtest00000000000000000000000000000000"
 
 func startOrg(t *testing.T) *bkfake.Org {

@@ -65,6 +65,9 @@ type Deliveries interface {
 	// ClaimDelivery records key for tenant until expires, or returns
 	// storage.ErrConflict when a record is already held.
 	ClaimDelivery(ctx context.Context, tenant, key string, expires time.Time) error
+	// ConfirmDelivery sets the record's expiry once the work is queued or
+	// done.
+	ConfirmDelivery(ctx context.Context, tenant, key string, expires time.Time) error
 	// ReleaseDelivery removes the record so the work can be queued again.
 	ReleaseDelivery(ctx context.Context, tenant, key string) error
 }

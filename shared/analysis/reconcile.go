@@ -136,8 +136,8 @@ func (w *Worker) reconcileOrg(ctx context.Context, bk Buildkite, tenant, org str
 }
 
 // enqueueJob queues a failed job unless it has a dedupe record. The record
-// is claimed first and released if the send fails, so a later pass or a
-// webhook can queue it.
+// is claimed for a lease first, released if the send fails so a later pass
+// or a webhook can queue it, and confirmed once the job is queued.
 func (w *Worker) enqueueJob(ctx context.Context, tenant, org string, b buildkite.Build, j buildkite.Job) (bool, error) {
 	m := queue.Message{
 		Kind: queue.KindJob, TenantID: tenant, Org: org, Pipeline: b.Pipeline.Slug,
@@ -149,7 +149,7 @@ func (w *Worker) enqueueJob(ctx context.Context, tenant, org string, b buildkite
 		return false, nil
 	}
 	key := m.DedupeKey()
-	err = w.cfg.Deliveries.ClaimDelivery(ctx, tenant, key, w.now().Add(deliveryTTL))
+	err = w.cfg.Deliveries.ClaimDelivery(ctx, tenant, key, w.now().Add(queueLease))
 	if errors.Is(err, storage.ErrConflict) {
 		return false, nil
 	}
@@ -161,6 +161,11 @@ func (w *Worker) enqueueJob(ctx context.Context, tenant, org string, b buildkite
 			err = errors.Join(err, fmt.Errorf("release %s: %w", key, rerr))
 		}
 		return false, fmt.Errorf("enqueue %s: %w", key, err)
+	}
+	if err := w.cfg.Deliveries.ConfirmDelivery(ctx, tenant, key, w.now().Add(deliveryTTL)); err != nil {
+		// Queued all the same; the lease lapses and the analysis record
+		// keeps a second queuing from doing the work twice.
+		w.log.WarnContext(ctx, "confirm the claim of a queued job", "tenant", tenant, "job", j.ID, "err", err)
 	}
 	w.log.InfoContext(ctx, "failed job queued by reconcile", "tenant", tenant, "org", org, "pipeline", m.Pipeline, "build", m.BuildNumber, "job", j.ID)
 	return true, nil

@@ -24,9 +24,17 @@ const (
 	// streams through the analyzer in well under a minute; the analyze
 	// function's 300-second timeout leaves room for the rest of a batch.
 	DefaultLogTimeout = 2 * time.Minute
-	// deliveryTTL is how long a dedupe record claimed here is kept, as the
-	// webhook function keeps its own.
+	// Dedupe records claimed here are written for a lease first and
+	// confirmed for deliveryTTL once the work is queued (reconcile) or done
+	// (a build's job), as the webhook function does: a process that dies
+	// in between leaves a claim that lapses, so the work is not hidden for
+	// a week. queueLease covers claim, send and confirm; jobLease covers
+	// analyzing and reporting one job (LogTimeout and the report lease)
+	// and stays far below the queue's visibility timeout, after which the
+	// build message comes back.
 	deliveryTTL = 7 * 24 * time.Hour
+	queueLease  = 2 * time.Minute
+	jobLease    = 10 * time.Minute
 	// Backoff of a message that failed for a transient reason: doubling
 	// from backoffBase with each receive, capped at backoffMax (SQS allows
 	// up to 12 hours).
@@ -207,7 +215,7 @@ func (r *run) expand(ctx context.Context, m queue.Message, build buildkite.Build
 		}
 		key := "job:" + j.ID
 		if d := r.w.cfg.Deliveries; d != nil {
-			err := d.ClaimDelivery(ctx, m.TenantID, key, r.w.now().Add(deliveryTTL))
+			err := d.ClaimDelivery(ctx, m.TenantID, key, r.w.now().Add(max(jobLease, r.w.cfg.LogTimeout+reportLease)))
 			if errors.Is(err, storage.ErrConflict) {
 				r.log.InfoContext(ctx, "job of the build already queued on its own", "job", j.ID)
 				continue
@@ -229,6 +237,12 @@ func (r *run) expand(ctx context.Context, m queue.Message, build buildkite.Build
 			}
 			out.Jobs, out.Requests = total.Jobs, r.lim.requests()
 			return out
+		}
+		if d := r.w.cfg.Deliveries; d != nil {
+			if err := d.ConfirmDelivery(ctx, m.TenantID, key, r.w.now().Add(deliveryTTL)); err != nil {
+				// The lease lapses: a later delivery finds the analysis stored.
+				r.log.WarnContext(ctx, "confirm the claim of an analyzed job", "job", j.ID, "err", err)
+			}
 		}
 	}
 	total.Requests = r.lim.requests()

@@ -74,23 +74,46 @@ func (f *fakeConnections) Tenants(context.Context) ([]string, error) {
 	return []string{testTenant}, nil
 }
 
-// fakeDeliveries are dedupe records in memory.
+// fakeDeliveries are dedupe records in memory, each held until it expires.
 type fakeDeliveries struct {
 	mu   sync.Mutex
-	held map[string]bool
+	held map[string]time.Time
+	// claimed is the expiry each key was first claimed with.
+	claimed map[string]time.Time
 }
 
-func (f *fakeDeliveries) ClaimDelivery(_ context.Context, tenant, key string, _ time.Time) error {
+func (f *fakeDeliveries) ClaimDelivery(_ context.Context, tenant, key string, expires time.Time) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.held == nil {
-		f.held = map[string]bool{}
+		f.held = map[string]time.Time{}
 	}
-	if f.held[tenant+"/"+key] {
+	if until, ok := f.held[tenant+"/"+key]; ok && time.Now().Before(until) {
 		return storage.ErrConflict
 	}
-	f.held[tenant+"/"+key] = true
+	f.held[tenant+"/"+key] = expires
+	if f.claimed == nil {
+		f.claimed = map[string]time.Time{}
+	}
+	f.claimed[tenant+"/"+key] = expires
 	return nil
+}
+
+func (f *fakeDeliveries) ConfirmDelivery(_ context.Context, tenant, key string, expires time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.held == nil {
+		f.held = map[string]time.Time{}
+	}
+	f.held[tenant+"/"+key] = expires
+	return nil
+}
+
+// expiry is when the record of key expires (zero: none).
+func (f *fakeDeliveries) expiry(tenant, key string) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.held[tenant+"/"+key]
 }
 
 func (f *fakeDeliveries) ReleaseDelivery(_ context.Context, tenant, key string) error {
@@ -233,13 +256,17 @@ func TestAgentLostRetriedOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if out := e.w.HandleBody(context.Background(), body(t, jobMessage(8, "job-lost")), 1); out.Verdict != analysis.Done {
+			// A duplicate that finds the analysis being reported comes
+			// back later.
+			if out := e.w.HandleBody(context.Background(), body(t, jobMessage(8, "job-lost")), 1); out.Verdict == analysis.Poison {
 				t.Errorf("outcome %v: %v", out, out.Err)
 			}
 		}()
 	}
 	wg.Wait()
-	e.w.HandleBody(context.Background(), body(t, jobMessage(8, "job-lost")), 2)
+	if out := e.w.HandleBody(context.Background(), body(t, jobMessage(8, "job-lost")), 2); out.Verdict != analysis.Done {
+		t.Errorf("delivery after the report: %v %v", out, out.Err)
+	}
 
 	if diff := cmp.Diff([]string{"job-lost"}, e.bk.Retries()); diff != "" {
 		t.Errorf("retries (-want +got):\n%s", diff)
@@ -467,7 +494,7 @@ func TestBuildMessageExpands(t *testing.T) {
 	e.bk.SetLogText("x", testLog)
 	e.bk.SetLogText("y", testLog)
 	// y was queued on its own by a webhook.
-	if err := e.dels.ClaimDelivery(context.Background(), testTenant, "job:y", time.Now()); err != nil {
+	if err := e.dels.ClaimDelivery(context.Background(), testTenant, "job:y", time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	m := queue.Message{Kind: queue.KindBuild, TenantID: testTenant, Org: testOrg, Pipeline: "web", BuildNumber: 13,
@@ -489,7 +516,7 @@ func TestReconcileQueuesMissedJobsOnce(t *testing.T) {
 	e := newEnv(t, allCaps)
 	e.bk.AddBuild(analysistest.FailedBuild(testOrg, "web", 14, time.Now().Add(-10*time.Minute), "r1", "r2"))
 	e.bk.AddBuild(analysistest.FailedBuild(testOrg, "api", 3, time.Now().Add(-3*time.Hour), "old"))
-	if err := e.dels.ClaimDelivery(context.Background(), testTenant, "job:r1", time.Now()); err != nil {
+	if err := e.dels.ClaimDelivery(context.Background(), testTenant, "job:r1", time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	res, err := e.w.Reconcile(context.Background())
@@ -760,5 +787,30 @@ func TestBuildkiteTimeoutSendsMessageBack(t *testing.T) {
 	out := e.w.HandleBody(context.Background(), body(t, jobMessage(90, "t90")), 2)
 	if out.Verdict != analysis.Later || out.Delay < 15*time.Second || out.Delay > 30*time.Second {
 		t.Errorf("outcome %v, delay %s (%v); want later after a 15–30 s backoff", out, out.Delay, out.Err)
+	}
+}
+
+func TestClaimsAreLeasedThenConfirmed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, allCaps)
+	e.bk.AddBuild(analysistest.FailedBuild(testOrg, "web", 95, time.Now().Add(-time.Minute), "l1"))
+	e.bk.AddBuild(analysistest.FailedBuild(testOrg, "web", 96, time.Now().Add(-time.Hour-time.Minute), "l2"))
+	e.bk.SetLogText("l2", testLog)
+	if _, err := e.w.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m := queue.Message{Kind: queue.KindBuild, TenantID: testTenant, Org: testOrg, Pipeline: "web", BuildNumber: 96,
+		BuildID: "build-web-96", Reason: queue.ReasonWebhook, QueuedAt: time.Now()}
+	if out := e.w.HandleBody(context.Background(), body(t, m), 1); out.Verdict != analysis.Done || out.Jobs != 1 {
+		t.Fatalf("build message: %v (%v), %d jobs", out, out.Err, out.Jobs)
+	}
+	// Claimed for minutes (a process that dies in between leaves a claim
+	// that lapses), then confirmed for a week once queued or analyzed.
+	hour, week := time.Now().Add(time.Hour), time.Now().Add(6*24*time.Hour)
+	for _, key := range []string{"job:l1", "job:l2"} {
+		claimed, confirmed := e.dels.claimed[testTenant+"/"+key], e.dels.expiry(testTenant, key)
+		if claimed.IsZero() || claimed.After(hour) || confirmed.Before(week) {
+			t.Errorf("%s: claimed until %v, confirmed until %v; want a lease of minutes, then a week", key, claimed, confirmed)
+		}
 	}
 }

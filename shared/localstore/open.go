@@ -64,6 +64,8 @@ const maxCheckErrors = 3
 //   - a missing key file while the database holds sealed secrets: a new key
 //     would open none of them. (With no sealed secret, a new key loses
 //     nothing and is made.)
+//   - a connection record that does not decode, or a sealed secret that does
+//     not open with the key file (a replaced key file, a garbled value).
 //
 // It also fails when the key file can be read or written by group or
 // others, or when another process holds the database.
@@ -129,6 +131,9 @@ func openDir(dir string) (*bolt.DB, sealer, error) {
 	}
 	aead, err := newSealer(key)
 	if err == nil {
+		err = checkContents(db, aead, dbPath, keyPath)
+	}
+	if err == nil {
 		err = createBuckets(db)
 	}
 	if err != nil {
@@ -136,6 +141,53 @@ func openDir(dir string) (*bolt.DB, sealer, error) {
 		return nil, sealer{}, err
 	}
 	return db, aead, nil
+}
+
+// checkContents reads back what the store keeps, so that damage no page
+// check sees is refused at the start rather than answered later with
+// "storage unavailable, try again" for ever: every connection record must
+// decode, and every sealed secret must open with the key file. When none
+// opens, the key file is the likely culprit (replaced by another); when
+// some do, those that do not were garbled or tampered with.
+func checkContents(db *bolt.DB, aead sealer, dbPath, keyPath string) error {
+	return db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketConnections); b != nil {
+			err := b.ForEach(func(k, v []byte) error {
+				if _, err := decodeRecord(string(k), v); err != nil {
+					return damagedFile(dbPath, fmt.Sprintf("holds a connection record of tenant %q that does not read back", k), err)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		b := tx.Bucket(bucketSecrets)
+		if b == nil {
+			return nil
+		}
+		var total int
+		var bad []string
+		err := b.ForEach(func(k, v []byte) error {
+			total++
+			if _, err := aead.open(string(k), v); err != nil {
+				bad = append(bad, string(k))
+			}
+			return nil
+		})
+		switch {
+		case err != nil:
+			return err
+		case len(bad) == 0:
+			return nil
+		case len(bad) == total:
+			return damagedFile(keyPath, fmt.Sprintf(
+				"does not open any of the %d secrets sealed in %s: it is not the key they were sealed with", total, dbPath), nil)
+		default:
+			return damagedFile(dbPath, fmt.Sprintf(
+				"holds %d of %d sealed secrets that do not open with %s (garbled or tampered with), the first %q", len(bad), total, keyPath, bad[0]), nil)
+		}
+	})
 }
 
 // bbolt's file layout, read to check a database before bbolt maps it: each

@@ -152,6 +152,33 @@ func TestOpenRefusesDamagedData(t *testing.T) {
 			file:     DBFile,
 			wantText: "is garbled",
 		},
+		{
+			name: "key file replaced by another key",
+			damage: func(t *testing.T, dir string) {
+				write(t, filepath.Join(dir, KeyFile), []byte(strings.Repeat("k", 32)))
+			},
+			file:     KeyFile,
+			wantText: "does not open any of the 40 secrets",
+		},
+		{
+			name: "one sealed secret garbled",
+			damage: func(t *testing.T, dir string) {
+				editValue(t, dir, bucketSecrets, "kitefix/t07/buildkite-api-token", func(v []byte) []byte {
+					v[len(v)/2] ^= 0x40
+					return v
+				})
+			},
+			file:     DBFile,
+			wantText: `holds 1 of 40 sealed secrets that do not open`,
+		},
+		{
+			name: "connection record garbled",
+			damage: func(t *testing.T, dir string) {
+				editValue(t, dir, bucketConnections, "local", func(v []byte) []byte { return v[:len(v)/2] })
+			},
+			file:     DBFile,
+			wantText: `holds a connection record of tenant "local" that does not read back`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -317,6 +344,28 @@ func TestDamagedRecordConnectChangesNothing(t *testing.T) {
 	got, err := s.GetSecret(ctx, tokenName)
 	if err != nil || got != oldToken {
 		t.Errorf("stored token after the failed connect: changed (err %v)", err)
+	}
+}
+
+// editValue rewrites one stored value of a closed data directory with
+// bbolt itself, so the file stays sound and only the value is damaged.
+func editValue(t *testing.T, dir string, bucket []byte, key string, edit func([]byte) []byte) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, DBFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		v := b.Get([]byte(key))
+		if v == nil {
+			return fmt.Errorf("no %s in %s", key, bucket)
+		}
+		return b.Put([]byte(key), edit(append([]byte(nil), v...)))
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/kitefix/kitefix/shared/bkfake"
@@ -178,7 +179,9 @@ func startDemo(fs *flag.FlagSet, data *string, cfg *config.Config, demo **bkfake
 		if err != nil {
 			return nil, fmt.Errorf("make a data directory: %w", err)
 		}
-		*data = dir
+		// A directory inside it, so that whatever --reset moves aside
+		// goes with it.
+		*data = filepath.Join(dir, "data")
 		removeData = func() { _ = os.RemoveAll(dir) }
 	}
 	d, err := bkfake.StartDemo(bkfake.DemoConfig{Log: log})

@@ -62,10 +62,10 @@ func TestServeDemoData(t *testing.T) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
 	m := dataIn.FindStringSubmatch(out)
-	if m == nil || m[1] == dataDefault || !strings.Contains(filepath.Base(m[1]), "kitefix-demo-") {
-		t.Fatalf("data directory in %q: want a temporary kitefix-demo- directory", out)
+	if m == nil || !strings.HasPrefix(filepath.Base(filepath.Dir(m[1])), "kitefix-demo-") {
+		t.Fatalf("data directory in %q: want one in a temporary kitefix-demo- directory", out)
 	}
-	if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Dir(m[1])); !os.IsNotExist(err) {
 		t.Errorf("temporary data %s after the demo stopped: %v, want it removed", m[1], err)
 	}
 	if !strings.Contains(out, "Demo: open http://127.0.0.1:") || strings.Contains(out, "tunnel") {
@@ -84,5 +84,14 @@ func TestServeDemoData(t *testing.T) {
 	// secret, the old one being shown no more).
 	if _, code := runDemo(t, "--data", dir); code != 0 {
 		t.Errorf("second demo on the same data: exit %d", code)
+	}
+
+	// --reset has nothing to move aside in a fresh directory, and leaves
+	// nothing behind.
+	out, code = runDemo(t, "--reset")
+	if m := dataIn.FindStringSubmatch(out); code != 0 || m == nil {
+		t.Fatalf("--demo --reset: exit %d:\n%s", code, out)
+	} else if _, err := os.Stat(filepath.Dir(m[1])); !os.IsNotExist(err) {
+		t.Errorf("temporary data %s after --demo --reset stopped: %v, want it removed", m[1], err)
 	}
 }

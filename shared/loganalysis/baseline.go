@@ -16,9 +16,13 @@ import (
 // failure.
 const maxBaselineLines = 1 << 18
 
-// baselineSlots is the size of the hash table: twice the cap keeps probes
-// short.
-const baselineSlots = 2 * maxBaselineLines
+// baselineSlots is the largest size of the hash table: twice the cap keeps
+// probes short. The table starts at minBaselineSlots and doubles as lines
+// come, so a short passing log takes little memory.
+const (
+	baselineSlots    = 2 * maxBaselineLines
+	minBaselineSlots = 1 << 10
+)
 
 // Baseline is what a passing log of the same job looked like: a capped set of
 // hashes of its normalised lines, not the log itself. Lines of a failed log
@@ -55,7 +59,8 @@ func NewBaseline(ctx context.Context, r io.Reader) (*Baseline, error) {
 			return nil, fmt.Errorf("read baseline log: %w", err)
 		}
 		clean = Clean(clean[:0], raw)
-		norm = normalizeLine(norm[:0], clean)
+		// Only the start of a long line counts, as in Contains.
+		norm = normalizeLine(norm[:0], clean[:min(len(clean), maxLineText)])
 		if len(norm) == 0 {
 			continue
 		}
@@ -85,7 +90,10 @@ func (b *Baseline) hash(norm []byte) uint64 {
 
 func (b *Baseline) add(h uint64) {
 	if b.slots == nil {
-		b.slots = make([]uint64, baselineSlots)
+		b.slots = make([]uint64, minBaselineSlots)
+	}
+	if 2*(b.n+1) > len(b.slots) && len(b.slots) < baselineSlots {
+		b.grow()
 	}
 	mask := uint64(len(b.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
@@ -101,6 +109,24 @@ func (b *Baseline) add(h uint64) {
 			b.n++
 			return
 		}
+	}
+}
+
+// grow doubles the table: it stays at most half full, and no larger than
+// the log needs.
+func (b *Baseline) grow() {
+	old := b.slots
+	b.slots = make([]uint64, 2*len(old))
+	mask := uint64(len(b.slots) - 1)
+	for _, h := range old {
+		if h == 0 {
+			continue
+		}
+		i := h & mask
+		for b.slots[i] != 0 {
+			i = (i + 1) & mask
+		}
+		b.slots[i] = h
 	}
 }
 

@@ -1,6 +1,7 @@
 package loganalysis
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -158,4 +159,30 @@ func TestAnalyzeBaseline(t *testing.T) {
 			t.Errorf("%s: category (-want +got):\n%s", tt.name, diff)
 		}
 	}
+}
+
+// FuzzBaseline checks that every line of a passing log is found in its
+// baseline, and that analyzing against it never fails on any input.
+func FuzzBaseline(f *testing.F) {
+	f.Add([]byte("ok  \tgithub.com/acme/widget\t0.301s\nError: telemetry at 10.0.0.7:443\n"), []byte("--- FAIL: TestSave (0.02s)\n"))
+	f.Add([]byte("\x1b[31merror\x1b[0m /tmp/x1/a.go\r\n\n"), []byte("error /tmp/x2/a.go\n"))
+	f.Fuzz(func(t *testing.T, pass, fail []byte) {
+		ctx := context.Background()
+		b, err := NewBaseline(ctx, bytes.NewReader(pass))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range bytes.Split(pass, []byte("\n")) {
+			if len(line) > maxKeep {
+				continue // only the start of a long line is kept
+			}
+			c := Clean(nil, line)
+			if len(normalizeLine(nil, c[:min(len(c), maxLineText)])) > 0 && !b.Full() && !b.Contains(c) {
+				t.Errorf("the baseline lacks its own line %q", line)
+			}
+		}
+		if _, err := Analyze(ctx, bytes.NewReader(fail), Options{Baseline: b}); err != nil {
+			t.Fatal(err)
+		}
+	})
 }

@@ -131,11 +131,14 @@ func buildkiteFailure(what string, err error) *Failure {
 	case errors.Is(err, buildkite.ErrForbidden):
 		return fail(CodeInvalidToken, fmt.Sprintf(
 			"Buildkite refused the token (403). It may be limited to other IP addresses or lack REST API access; check it at %s.", tokenSettingsURL), err)
+	case errors.Is(err, buildkite.ErrRateLimited) && apiErr == nil:
+		// Held back here, Buildkite never asked: say whose limit it is.
+		return fail(CodeRateLimited, fmt.Sprintf(
+			"kitefix keeps each token within Buildkite's limit of %d requests a minute, and this token's share is used up by other requests. Wait a minute and try again.",
+			buildkite.DefaultRequestsPerWindow), err)
 	case errors.Is(err, buildkite.ErrRateLimited):
 		f := fail(CodeRateLimited, "Buildkite is rate limiting this token. Wait a minute and try again.", err)
-		if apiErr != nil {
-			f.RetryAfter = apiErr.RetryAfter
-		}
+		f.RetryAfter = apiErr.RetryAfter
 		return f
 	default:
 		return fail(CodeUnreachable, "Buildkite could not be reached or did not answer in time. Nothing was changed; try again in a minute.", err)

@@ -44,6 +44,9 @@ type queuedMessage struct {
 	Receives  int       `json:"receives"`
 	SentAt    time.Time `json:"sent_at"`
 	VisibleAt time.Time `json:"visible_at"`
+	// InFlight: received and hidden for its visibility timeout, neither
+	// deleted nor given a delay since.
+	InFlight bool `json:"in_flight,omitempty"`
 }
 
 func messageID(seq []byte) string {
@@ -158,6 +161,7 @@ func (s *Store) Receive(ctx context.Context, max int, visibility time.Duration) 
 			}
 			m.Receives++
 			m.VisibleAt = now.Add(visibility)
+			m.InFlight = true
 			changes = append(changes, change{key: key, msg: m})
 			out = append(out, m.public(key))
 		}
@@ -254,7 +258,7 @@ func (s *Store) ChangeVisibility(ctx context.Context, id string, delay time.Dura
 		if err := json.Unmarshal(v, &m); err != nil {
 			return fmt.Errorf("decode message %s: %w", id, err)
 		}
-		m.VisibleAt = at
+		m.VisibleAt, m.InFlight = at, false
 		nv, err := json.Marshal(m)
 		if err != nil {
 			return err
@@ -265,6 +269,65 @@ func (s *Store) ChangeVisibility(ctx context.Context, id string, delay time.Dura
 		return wrap("change visibility of message "+id, err)
 	}
 	return nil
+}
+
+// ReturnInFlight makes every message that is hidden only because it was
+// received visible at once, and returns how many there were. One process
+// at a time opens the store, so when it starts nothing is really in
+// flight: such a message was being processed when the last process died,
+// and without this it would wait out its whole visibility timeout. A
+// message given a delay (a rate limit, a backoff) keeps it; the receive
+// count stays, so a message that kills the process each time still ends
+// in the dead letters.
+func (s *Store) ReturnInFlight(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("return in-flight messages: %w: %w", storage.ErrUnavailable, err)
+	}
+	now := time.Now().UTC()
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		n = 0
+		q, _, _, err := queueBuckets(tx)
+		if err != nil {
+			return err
+		}
+		type change struct {
+			key []byte
+			val []byte
+		}
+		var changes []change
+		err = q.ForEach(func(k, v []byte) error {
+			var m queuedMessage
+			if err := json.Unmarshal(v, &m); err != nil {
+				return fmt.Errorf("decode message %s: %w", messageID(k), err)
+			}
+			if !m.InFlight {
+				return nil
+			}
+			m.InFlight, m.VisibleAt = false, now
+			nv, err := json.Marshal(m)
+			if err != nil {
+				return err
+			}
+			changes = append(changes, change{key: append([]byte(nil), k...), val: nv})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// Write after the walk: a bucket changed under a cursor moves it.
+		for _, c := range changes {
+			if err := q.Put(c.key, c.val); err != nil {
+				return err
+			}
+		}
+		n = len(changes)
+		return nil
+	})
+	if err != nil {
+		return 0, wrap("return in-flight messages", err)
+	}
+	return n, nil
 }
 
 // DeadLetters returns the messages given up on, oldest first.

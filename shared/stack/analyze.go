@@ -181,6 +181,13 @@ func localWorker(store *localstore.Store, svc *connection.Service, cfg config.Co
 // finish for a grace period and returns the rest to the queue, which a
 // restart resumes. Call it once, before Close.
 func (l *Local) RunWorker(ctx context.Context, reconcileEvery time.Duration) {
+	// Messages the last process was working on when it died resume now,
+	// not after their visibility timeout.
+	if n, err := l.store.ReturnInFlight(ctx); err != nil {
+		l.worker.Logger().Error("return the last run's in-flight jobs to the queue", "err", err)
+	} else if n > 0 {
+		l.worker.Logger().Info("resuming jobs the last run left unfinished", "jobs", n)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

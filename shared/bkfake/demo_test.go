@@ -233,3 +233,30 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestDemoPage checks the settings page's config.js during the demo: the
+// page refreshes every two seconds and its note names the simulated
+// organization and the demo token; every other file is the page's own.
+func TestDemoPage(t *testing.T) {
+	t.Parallel()
+	d := startDemo(t, bkfake.DemoConfig{Spacing: -1})
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "page "+r.URL.Path) })
+	h := d.Page(page)
+	get := func(path string) (string, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Body.String(), rec.Header().Get("Content-Type")
+	}
+	js, ct := get("/config.js")
+	if !strings.HasPrefix(ct, "text/javascript") {
+		t.Errorf("config.js Content-Type %q", ct)
+	}
+	for _, want := range []string{"refreshSeconds: 2", `"url":"` + d.URL() + `/"`, `"` + bkfake.DemoToken + `"`, `"agent lost"`, `"demo-note"`} {
+		if !strings.Contains(js, want) {
+			t.Errorf("config.js lacks %q:\n%s", want, js)
+		}
+	}
+	if got, _ := get("/app.js"); got != "page /app.js" {
+		t.Errorf("GET /app.js = %q, want the page's own", got)
+	}
+}

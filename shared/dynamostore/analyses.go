@@ -178,7 +178,6 @@ func decodeAnalysis(item map[string]types.AttributeValue) (analysis.Record, erro
 	return rec, nil
 }
 
-
 // ListAnalyses returns a page of the tenant's analyses, newest first. The
 // cursor is the sort key of the page's last item, base64url-encoded.
 func (s *Analyses) ListAnalyses(ctx context.Context, tenant string, limit int, cursor string) ([]analysis.Record, string, error) {

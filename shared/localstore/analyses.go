@@ -29,7 +29,6 @@ const analysisTimeForm = "20060102T150405.000000000Z"
 
 var _ analysis.Store = (*Store)(nil)
 
-
 func tkey(parts ...string) []byte {
 	var b bytes.Buffer
 	for i, p := range parts {

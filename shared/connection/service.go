@@ -171,7 +171,7 @@ func (s *Service) connectLocked(ctx context.Context, tenant, token string, v Ver
 		if err != nil {
 			return abort(err)
 		}
-		hook = &Webhook{ID: id, URL: s.webhookBaseURL + "/hooks/" + id}
+		hook = &Webhook{ID: id, URL: s.webhookURL(id)}
 	}
 	// Put the route even when the record has one: it repairs a route that
 	// went missing, and costs one idempotent write.
@@ -507,8 +507,18 @@ func (s *Service) load(ctx context.Context, tenant string) (Record, error) {
 		return Record{}, fmt.Errorf("load connection: %w", err)
 	}
 	rec.Tenant = tenant
+	if rec.Webhook != nil && s.webhookBaseURL != "" {
+		// The URL follows where webhooks are received now (a new tunnel,
+		// another port), not where they were when the webhook was made.
+		w := *rec.Webhook
+		w.URL = s.webhookURL(w.ID)
+		rec.Webhook = &w
+	}
 	return rec, nil
 }
+
+// webhookURL is where Buildkite sends the webhook named id.
+func (s *Service) webhookURL(id string) string { return s.webhookBaseURL + "/hooks/" + id }
 
 // save writes rec conditionally on its version and returns it as stored
 // (normalized, with the next version). Under the lease, a lost race means

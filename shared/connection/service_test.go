@@ -524,3 +524,34 @@ func assertNoSecrets(t *testing.T, h *harness, rec Record, err error, token stri
 		}
 	}
 }
+
+// A connection made while webhooks arrived at one address shows the
+// address they arrive at now: `kitefix serve` restarted on another port or
+// behind a tunnel must not keep showing the old URL.
+func TestWebhookURLFollowsBaseURL(t *testing.T) {
+	t.Parallel()
+	h := newHarness()
+	ctx := context.Background()
+	rec, err := h.svc.Connect(ctx, "acme", goodToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := rec.Webhook.ID
+	if want := "https://hooks.example.com/hooks/" + id; rec.Webhook.URL != want {
+		t.Fatalf("webhook URL %q, want %q", rec.Webhook.URL, want)
+	}
+	moved := NewService(Config{
+		Records: h.records, Secrets: h.secrets, Buildkite: h.bk.client,
+		WebhookBaseURL: "https://tunnel.example.net",
+		Now:            func() time.Time { return testNow },
+	})
+	want := "https://tunnel.example.net/hooks/" + id
+	got, err := moved.Status(ctx, "acme")
+	if err != nil || got.Webhook == nil || got.Webhook.URL != want {
+		t.Fatalf("status after the base URL moved: %+v, %v; want webhook URL %q", got.Webhook, err, want)
+	}
+	rot, err := moved.RotateWebhookSecret(ctx, "acme")
+	if err != nil || rot.Webhook.URL != want {
+		t.Errorf("rotate after the base URL moved: %+v, %v; want webhook URL %q", rot.Webhook, err, want)
+	}
+}

@@ -168,7 +168,8 @@ var commandHints = []struct {
 	{voteLint, 3, "lint"}, {voteLint, 3, "rubocop"}, {voteLint, 3, "prettier"}, {voteLint, 3, "stylelint"},
 	{voteLint, 3, "awesome_bot"}, {voteLint, 3, "markdown"}, {voteLint, 3, "gofmt"}, {voteLint, 3, "goimports"},
 	{voteLint, 3, "flake8"}, {voteLint, 3, "black --check"}, {voteLint, 3, "shellcheck"}, {voteLint, 3, "spell"},
-	{voteLint, 2, "integrity"}, {voteLint, 2, "format"}, {voteLint, 2, "style"},
+	{voteLint, 2, "integrity"}, {voteLint, 3, "fmt --check"}, {voteLint, 3, "format --check"},
+	{voteLint, 3, "--check-format"}, {voteLint, 3, "stylecheck"}, {voteLint, 3, "checkstyle"},
 }
 
 // voteCommand adds the hints in the failing command and log group to votes.

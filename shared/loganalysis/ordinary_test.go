@@ -119,3 +119,27 @@ func TestDedentEndsBlock(t *testing.T) {
 		t.Errorf("excerpt %d-%d, want 2-5:\n%s", x.StartLine, x.EndLine, x.Text)
 	}
 }
+
+// TestVoteCommand checks that a command naming a linter votes for lint and
+// that a test runner's options do not.
+func TestVoteCommand(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		command, section string
+		lint             bool
+	}{
+		{"npm run lint", "", true},
+		{"bundle exec rubocop", "", true},
+		{"awesome_bot README.md --allow-ssl", "", true},
+		{"make check", ":broom: Lint", true},
+		{"bundle exec rspec --format progress", "", false},
+		{"go test -json ./...", ":go: Test", false},
+		{"npm test", "", false},
+	} {
+		var votes [numVotes]int
+		voteCommand(&votes, tt.command, tt.section)
+		if got := votes[voteLint] > 0; got != tt.lint {
+			t.Errorf("voteCommand(%q, %q): lint = %v, want %v", tt.command, tt.section, got, tt.lint)
+		}
+	}
+}

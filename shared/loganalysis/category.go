@@ -81,7 +81,7 @@ var categoryHints = []struct {
 	{voteConfig, 3, "unauthorized"}, {voteConfig, 3, "authentication failed"}, {voteConfig, 3, "incorrect username or password"},
 	{voteConfig, 3, "repository not found"}, {voteConfig, 3, "could not read from remote repository"},
 	{voteConfig, 3, "permission denied (publickey)"}, {voteConfig, 2, "repository '"}, {voteConfig, 1, "usage:"},
-	{voteConfig, 3, "unknown field"}, {voteConfig, 2, "validationerror"},
+	{voteConfig, 2, "unknown field"}, {voteConfig, 2, "validationerror"},
 	// Infrastructure.
 	{voteInfrastructure, 4, "no space left on device"}, {voteInfrastructure, 4, "agent lost"},
 	{voteInfrastructure, 4, "lost agent"}, {voteInfrastructure, 3, "cannot connect to the docker daemon"},

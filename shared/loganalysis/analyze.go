@@ -50,6 +50,7 @@ type analyzer struct {
 	reportAt int64    // the line that opened a Travis exit report spanning lines, or 0
 	skipList bool     // in the indented list under a "Skipped:" or "Pending:" heading
 	text     textLine // the text line in hand, reused to spare a copy per line
+	exclaim  bool     // the line before exclaimed that something failed (see exclaimed)
 
 	open     *cluster
 	clusters []*cluster
@@ -139,7 +140,8 @@ func (a *analyzer) line(raw []byte) {
 				a.closeOpen()
 			}
 		}
-		a.ring.push(a.ln, k, scoreOrdinary, false, c)
+		a.ring.push(a.ln, k, scoreOrdinary, false, false, c)
+		a.exclaim = false
 		return
 	case kindHeader:
 		a.closeOpen()
@@ -169,7 +171,8 @@ func (a *analyzer) line(raw []byte) {
 		a.segStart = a.ln + 1
 	}
 	if k != kindText {
-		a.ring.push(a.ln, k, scoreOrdinary, false, c)
+		a.ring.push(a.ln, k, scoreOrdinary, false, false, c)
+		a.exclaim = false
 		return
 	}
 
@@ -180,8 +183,8 @@ func (a *analyzer) line(raw []byte) {
 	}
 	score, prop := a.score(l)
 	a.place(l, score, prop)
-	a.ring.push(a.ln, k, score, prop, c)
-	a.ring.back(0).fresh = l.fresh
+	p := a.ring.push(a.ln, k, score, prop, l.fresh, c)
+	a.exclaim = prop && exclaimed(p)
 }
 
 // textLine is what classify found in one line of text output.
@@ -272,7 +275,7 @@ func (a *analyzer) score(l *textLine) (score int, prop bool) {
 		score = scoreContext
 	}
 	if score == scoreOrdinary && !l.junk && !l.skip && a.open == nil {
-		if p := a.ring.back(0); p != nil && exclaimed(p) {
+		if a.exclaim {
 			score = scoreSignal // the message after "rake aborted!"
 		}
 	}

@@ -23,17 +23,18 @@ type ring struct {
 	next  int
 }
 
-func (r *ring) push(ln int64, kind lineKind, score int, prop bool, text []byte) {
+func (r *ring) push(ln int64, kind lineKind, score int, prop, fresh bool, text []byte) *ringLine {
 	e := &r.lines[r.next]
 	if e.text == nil {
 		e.text = make([]byte, 0, maxLineText)
 	}
-	e.ln, e.kind, e.score, e.prop, e.fresh = ln, kind, int8(score), prop, false
+	e.ln, e.kind, e.score, e.prop, e.fresh = ln, kind, int8(score), prop, fresh
 	e.text = appendCapped(e.text[:0], text)
 	r.next = (r.next + 1) % ringSize
 	if r.n < ringSize {
 		r.n++
 	}
+	return e
 }
 
 // back returns the line pushed i pushes ago (0 is the latest), or nil.

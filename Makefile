@@ -7,7 +7,7 @@ DATASET  ?= $(CURDIR)/../shared/datasets/logchunks-dev
 CIDIFF   ?= $(CURDIR)/../shared/datasets/cidiff-dev
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 
-.PHONY: run demo test tools chromium lint unit integration eval bench fuzz build clean
+.PHONY: run demo test tools chromium lint unit integration eval bench load fuzz build clean
 
 ## run: the local stack on 127.0.0.1:8080 with embedded storage (no AWS account)
 run:
@@ -62,6 +62,11 @@ bench:
 	$(GO) test -run '^$$' -bench AnalyzeHandler1GiB -benchtime 1x ./shared/analysis/
 	$(GO) test -run '^$$' -bench ServeWebhookToAnnotation -benchtime 60x ./cmd/kitefix/
 	$(GO) run ./tools/logbench
+
+## load: kitefix serve under 10 000 signed webhook deliveries (duplicates, bad signatures, unknown ids, out of order) against a loopback fake Buildkite: checks every failed job analyzed once and reports deliveries/s, webhook latency, time to the last analysis, requests per job and peak memory
+load:
+	$(GO) build -o bin/kitefix ./cmd/kitefix
+	$(GO) run ./tools/loadgen -kitefix bin/kitefix
 
 ## fuzz: a short fuzzing pass over the line cleaner, the analyzer, the webhook signature header and the payload reader
 fuzz:

@@ -308,6 +308,11 @@ func (s *Service) Disconnect(ctx context.Context, tenant string) (Record, error)
 				return s.failStorage(ctx, tenant, unfinished("disconnect", fmt.Errorf("delete webhook route: %w", err)))
 			}
 		}
+		if e, ok := s.records.(deliveryLogEraser); ok {
+			if err := e.ForgetLastDelivery(ctx, tenant); err != nil {
+				return s.failStorage(ctx, tenant, unfinished("disconnect", fmt.Errorf("forget last delivery: %w", err)))
+			}
+		}
 		next := Record{Tenant: rec.Tenant, Version: rec.Version, State: StateDisconnected}
 		saved, err := s.save(ctx, next)
 		if err != nil {

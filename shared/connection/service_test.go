@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -553,5 +554,59 @@ func TestWebhookURLFollowsBaseURL(t *testing.T) {
 	rot, err := moved.RotateWebhookSecret(ctx, "acme")
 	if err != nil || rot.Webhook.URL != want {
 		t.Errorf("rotate after the base URL moved: %+v, %v; want webhook URL %q", rot.Webhook, err, want)
+	}
+}
+
+// loggedRecords is memRecords with a delivery log.
+type loggedRecords struct {
+	*memRecords
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+func (l *loggedRecords) LastDelivery(_ context.Context, tenant string) (time.Time, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last[tenant], nil
+}
+
+func (l *loggedRecords) ForgetLastDelivery(_ context.Context, tenant string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.last, tenant)
+	return nil
+}
+
+// The webhook a connect makes after a disconnect has delivered nothing: its
+// status must not show the deliveries of the one before.
+func TestReconnectForgetsLastDelivery(t *testing.T) {
+	t.Parallel()
+	h := newHarness()
+	records := &loggedRecords{memRecords: h.records, last: map[string]time.Time{}}
+	svc := NewService(Config{
+		Records: records, Secrets: h.secrets, Buildkite: h.bk.client,
+		WebhookBaseURL: "https://hooks.example.com", Now: func() time.Time { return testNow },
+	})
+	ctx := context.Background()
+	if _, err := svc.Connect(ctx, "acme", goodToken); err != nil {
+		t.Fatal(err)
+	}
+	records.last["acme"] = testNow.Add(-time.Minute)
+	if st, err := svc.Status(ctx, "acme"); err != nil || st.Webhook == nil || st.Webhook.LastDeliveryAt == nil {
+		t.Fatalf("status with a delivery: %+v, %v; want last_delivery_at", st.Webhook, err)
+	}
+	if _, err := svc.Disconnect(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := svc.Connect(ctx, "acme", goodToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := svc.Status(ctx, "acme")
+	if err != nil || st.Webhook == nil || st.Webhook.ID != rec.Webhook.ID {
+		t.Fatalf("status after reconnecting: %+v, %v", st.Webhook, err)
+	}
+	if st.Webhook.LastDeliveryAt != nil {
+		t.Errorf("the new webhook shows a delivery at %v, which went to the webhook before it", st.Webhook.LastDeliveryAt)
 	}
 }

@@ -24,6 +24,14 @@ type DeliveryLog interface {
 	LastDelivery(ctx context.Context, tenant string) (time.Time, error)
 }
 
+// deliveryLogEraser forgets a tenant's last delivery. When the Records
+// store implements it, a disconnect erases it with the rest of what the
+// webhook owns: the webhook a later connect makes (a new id, a new secret)
+// has delivered nothing, and its status must not say otherwise.
+type deliveryLogEraser interface {
+	ForgetLastDelivery(ctx context.Context, tenant string) error
+}
+
 // withSettings fills what to paste into Buildkite beside the URL.
 func (w *Webhook) withSettings() {
 	w.Events = slices.Clone(WebhookEvents)

@@ -132,6 +132,19 @@ func (s *Store) NoteDelivery(ctx context.Context, tenant string, at time.Time) e
 	return nil
 }
 
+// ForgetLastDelivery removes the note of tenant's last delivery; a missing
+// one is fine.
+func (s *Store) ForgetLastDelivery(ctx context.Context, tenant string) error {
+	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(s.table),
+		Key:       key(tenantPK(tenant), lastDeliverySK),
+	})
+	if err != nil {
+		return classify("forget last delivery", err)
+	}
+	return nil
+}
+
 // LastDelivery returns when tenant's webhook last delivered, or the zero
 // time when it never did.
 func (s *Store) LastDelivery(ctx context.Context, tenant string) (time.Time, error) {

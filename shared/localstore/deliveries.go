@@ -141,6 +141,25 @@ func (s *Store) NoteDelivery(ctx context.Context, tenant string, at time.Time) e
 	return nil
 }
 
+// ForgetLastDelivery removes the note of tenant's last delivery; a missing
+// one is fine.
+func (s *Store) ForgetLastDelivery(ctx context.Context, tenant string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("forget last delivery: %w: %w", storage.ErrUnavailable, err)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketActivity)
+		if b == nil {
+			return nil
+		}
+		return b.Delete([]byte(tenant))
+	})
+	if err != nil {
+		return wrap("forget last delivery", err)
+	}
+	return nil
+}
+
 // LastDelivery returns when tenant's webhook last delivered, or the zero
 // time when it never did.
 func (s *Store) LastDelivery(ctx context.Context, tenant string) (time.Time, error) {

@@ -24,6 +24,7 @@ type Store interface {
 	HasDelivery(ctx context.Context, tenant, key string) (bool, error)
 	NoteDelivery(ctx context.Context, tenant string, at time.Time) error
 	LastDelivery(ctx context.Context, tenant string) (time.Time, error)
+	ForgetLastDelivery(ctx context.Context, tenant string) error
 }
 
 func unique(prefix string) string {
@@ -166,6 +167,22 @@ func RunDeliveries(t *testing.T, open func(t *testing.T) Store) {
 		}
 		if at, err := s.LastDelivery(ctx, tenant); err != nil || !at.Equal(t2) {
 			t.Errorf("LastDelivery = %v, %v; want %v", at, err, t2)
+		}
+		other := unique("other")
+		if err := s.NoteDelivery(ctx, other, t1); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.ForgetLastDelivery(ctx, tenant); err != nil {
+			t.Fatalf("ForgetLastDelivery: %v", err)
+		}
+		if at, err := s.LastDelivery(ctx, tenant); err != nil || !at.IsZero() {
+			t.Errorf("LastDelivery after forgetting = %v, %v; want zero", at, err)
+		}
+		if at, err := s.LastDelivery(ctx, other); err != nil || !at.Equal(t1) {
+			t.Errorf("another tenant's LastDelivery after forgetting = %v, %v; want %v", at, err, t1)
+		}
+		if err := s.ForgetLastDelivery(ctx, tenant); err != nil {
+			t.Errorf("forgetting again: %v", err)
 		}
 	})
 }

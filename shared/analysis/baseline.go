@@ -24,6 +24,15 @@ const (
 	// maxCachedBaselines bounds the baselines a process keeps (each a few
 	// MiB at most).
 	maxCachedBaselines = 8
+	// maxCachedPassedLists bounds the lists of passed builds a process
+	// keeps, one per pipeline and branch; each holds only the numbers and
+	// the passed jobs' ids and steps of baselineBuilds builds.
+	maxCachedPassedLists = 64
+	// baselineReserve is how many of the token's requests of the minute
+	// must be left for a job to look for a baseline: the baseline costs up
+	// to three requests and only sharpens the excerpts, while the build,
+	// the log and the annotation of the jobs still queued need the rest.
+	baselineReserve = 20
 )
 
 // passingLog is a baseline and the job it was made from; base is nil when
@@ -77,6 +86,10 @@ func (r *run) baseline(ctx context.Context, rec Record, job buildkite.Job) (*log
 	if r.w.cfg.NoBaseline || rec.Branch == "" {
 		return nil, nil
 	}
+	if left, known := r.lim.left(); known && left < baselineReserve {
+		r.log.InfoContext(ctx, "no baseline: the token's requests of this minute are nearly spent", "left", left)
+		return nil, nil
+	}
 	step := job.StepKey
 	if step == "" {
 		step = "name:" + job.Name
@@ -105,7 +118,7 @@ func (r *run) baseline(ctx context.Context, rec Record, job buildkite.Job) (*log
 }
 
 func (r *run) findBaseline(ctx context.Context, rec Record, job buildkite.Job) (*loganalysis.Baseline, *Baseline, error) {
-	builds, err := r.bk.RecentPassedBuilds(ctx, rec.Org, rec.Pipeline, rec.Branch, baselineBuilds)
+	builds, err := r.passedBuilds(ctx, rec, rec.Branch)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -118,7 +131,7 @@ func (r *run) findBaseline(ctx context.Context, rec Record, job buildkite.Job) (
 		if branch == "" || branch == rec.Branch {
 			return nil, nil, nil
 		}
-		if builds, err = r.bk.RecentPassedBuilds(ctx, rec.Org, rec.Pipeline, branch, baselineBuilds); err != nil {
+		if builds, err = r.passedBuilds(ctx, rec, branch); err != nil {
 			return nil, nil, err
 		}
 		if b, j, ok = sameStep(builds, job); !ok {
@@ -146,10 +159,15 @@ type defaultBranch struct {
 	branch string
 }
 
-// defaultBranch returns the pipeline's default branch, from the process's
-// cache when it is fresh.
+// defaultBranch returns the pipeline's default branch: from the build's
+// payload, which carries it, else from the process's cache when it is
+// fresh, else read from the pipeline.
 func (r *run) defaultBranch(ctx context.Context, rec Record) (string, error) {
 	key := rec.TenantID + "\x00" + rec.Org + "\x00" + rec.Pipeline
+	if r.pipelineDefault != "" {
+		r.w.defaultBranches.Store(key, defaultBranch{at: r.w.now(), branch: r.pipelineDefault})
+		return r.pipelineDefault, nil
+	}
 	if v, ok := r.w.defaultBranches.Load(key); ok {
 		if d := v.(defaultBranch); r.w.now().Sub(d.at) < defaultBranchTTL {
 			return d.branch, nil
@@ -177,4 +195,91 @@ func sameStep(builds []buildkite.Build, job buildkite.Job) (buildkite.Build, bui
 		}
 	}
 	return buildkite.Build{}, buildkite.Job{}, false
+}
+
+// passedList is a pipeline's recent passed builds on one branch, as far as
+// sameStep reads them. ready is closed once builds and err are set.
+type passedList struct {
+	at     time.Time
+	ready  chan struct{}
+	builds []buildkite.Build
+	err    error
+}
+
+// passedLists keeps recent passed-build lists by tenant, org, pipeline and
+// branch, so the failed jobs of one build (or of one branch) share a
+// request; a lookup already under way is waited for, not repeated.
+type passedLists struct {
+	mu      sync.Mutex
+	entries map[string]*passedList
+}
+
+// passedBuilds returns the pipeline's recent passed builds on branch.
+func (r *run) passedBuilds(ctx context.Context, rec Record, branch string) ([]buildkite.Build, error) {
+	key := rec.TenantID + "\x00" + rec.Org + "\x00" + rec.Pipeline + "\x00" + branch
+	c := &r.w.passed
+	c.mu.Lock()
+	if e, ok := c.entries[key]; ok && r.w.now().Sub(e.at) <= baselineTTL {
+		c.mu.Unlock()
+		select {
+		case <-e.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if e.err == nil {
+			return e.builds, nil
+		}
+		// The lookup under way failed: try again with this job's own
+		// deadline.
+		c.mu.Lock()
+		if c.entries[key] == e {
+			delete(c.entries, key)
+		}
+		c.mu.Unlock()
+		return r.passedBuilds(ctx, rec, branch)
+	}
+	e := &passedList{at: r.w.now(), ready: make(chan struct{})}
+	if c.entries == nil {
+		c.entries = map[string]*passedList{}
+	}
+	if len(c.entries) >= maxCachedPassedLists {
+		var oldest string
+		for k, v := range c.entries {
+			if oldest == "" || v.at.Before(c.entries[oldest].at) {
+				oldest = k
+			}
+		}
+		delete(c.entries, oldest)
+	}
+	c.entries[key] = e
+	c.mu.Unlock()
+
+	builds, err := r.bk.RecentPassedBuilds(ctx, rec.Org, rec.Pipeline, branch, baselineBuilds)
+	e.builds, e.err = slimBuilds(builds), err
+	close(e.ready)
+	if err != nil {
+		c.mu.Lock()
+		if c.entries[key] == e {
+			delete(c.entries, key)
+		}
+		c.mu.Unlock()
+		return nil, err
+	}
+	return e.builds, nil
+}
+
+// slimBuilds keeps of builds what sameStep reads: the numbers and the
+// passed jobs' ids, states, steps and names.
+func slimBuilds(builds []buildkite.Build) []buildkite.Build {
+	out := make([]buildkite.Build, 0, len(builds))
+	for _, b := range builds {
+		sb := buildkite.Build{Number: b.Number}
+		for _, j := range b.Jobs {
+			if j.State == "passed" {
+				sb.Jobs = append(sb.Jobs, buildkite.Job{ID: j.ID, State: j.State, StepKey: j.StepKey, Name: j.Name})
+			}
+		}
+		out = append(out, sb)
+	}
+	return out
 }

@@ -37,6 +37,12 @@ func (e *BudgetSpentError) Error() string {
 // Is makes the error a context.DeadlineExceeded: the limiter could not wait.
 func (e *BudgetSpentError) Is(target error) bool { return target == context.DeadlineExceeded }
 
+// budgetCounter is a Budget that also says how many requests of the
+// minute are counted once it took one.
+type budgetCounter interface {
+	TakeRequestCount(ctx context.Context, key string, window time.Time, limit int) (count int, ok bool, err error)
+}
+
 // budgetLimiter is a buildkite.Limiter that takes each request from the
 // shared per-minute budget, waiting for the next minute when it is spent,
 // and counts the requests it let through.
@@ -50,6 +56,10 @@ type budgetLimiter struct {
 	// until holds requests back after Buildkite said its window is spent
 	// (unix nanoseconds; 0: no hold).
 	until atomic.Int64
+	// counted is the count of the minute countWindow (unix seconds) as
+	// of the last request taken.
+	countWindow atomic.Int64
+	counted     atomic.Int64
 }
 
 var _ buildkite.Limiter = (*budgetLimiter)(nil)
@@ -76,7 +86,7 @@ func (l *budgetLimiter) Wait(ctx context.Context) error {
 		}
 		window := now.Truncate(time.Minute)
 		if l.budget != nil {
-			ok, err := l.budget.TakeRequest(ctx, l.key, window, l.limit)
+			ok, err := l.take(ctx, window)
 			if err != nil {
 				return fmt.Errorf("take a request from the budget: %w", err)
 			}
@@ -106,6 +116,34 @@ func (l *budgetLimiter) Defer(t time.Time) {
 			return
 		}
 	}
+}
+
+// take takes one request of window from the budget, noting the count
+// when the budget tells it.
+func (l *budgetLimiter) take(ctx context.Context, window time.Time) (bool, error) {
+	cb, ok := l.budget.(budgetCounter)
+	if !ok {
+		return l.budget.TakeRequest(ctx, l.key, window, l.limit)
+	}
+	n, ok, err := cb.TakeRequestCount(ctx, l.key, window, l.limit)
+	if err == nil {
+		if !ok {
+			n = l.limit
+		}
+		l.counted.Store(int64(n))
+		l.countWindow.Store(window.Unix())
+	}
+	return ok, err
+}
+
+// left is how many of the token's requests of the current minute are
+// left, as of the last request this limiter took; known is false when it
+// took none this minute or the budget does not count.
+func (l *budgetLimiter) left() (n int, known bool) {
+	if l.countWindow.Load() != l.now().Truncate(time.Minute).Unix() {
+		return 0, false
+	}
+	return l.limit - int(l.counted.Load()), true
 }
 
 // requests is how many requests the limiter let through.

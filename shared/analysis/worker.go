@@ -78,6 +78,7 @@ type Worker struct {
 	log       *slog.Logger
 	now       func() time.Time
 	baselines baselineCache
+	passed    passedLists
 	// flakyCache holds each organization's Test Engine flaky tests for a
 	// while: tenant + NUL + org → flakyEntry.
 	flakyCache sync.Map
@@ -180,6 +181,7 @@ func (w *Worker) Process(ctx context.Context, m queue.Message, receives int) Out
 	if err != nil {
 		return run.buildkiteFailure(ctx, m, err)
 	}
+	run.pipelineDefault = build.Pipeline.DefaultBranch
 	if m.Kind == queue.KindBuild {
 		return run.expand(ctx, m, build)
 	}
@@ -198,6 +200,9 @@ type run struct {
 	receives int
 	// token is the tenant's API token, kept out of what a log shows.
 	token string
+	// pipelineDefault is the pipeline's default branch as the build's
+	// payload gives it ("" when it does not).
+	pipelineDefault string
 	// jobStart is the request count when the current job began; the
 	// first job of a message also counts the build read.
 	jobStart int

@@ -36,6 +36,9 @@ type Pipeline struct {
 	Name   string `json:"name"`
 	URL    string `json:"url"`
 	WebURL string `json:"web_url"`
+	// DefaultBranch is the pipeline's default branch, which a build's
+	// payload carries in its pipeline object.
+	DefaultBranch string `json:"default_branch"`
 }
 
 // UnmarshalJSON decodes Buildkite's payload, in either of its time formats.

@@ -29,7 +29,7 @@ func wantBuild42(t *testing.T) Build {
 		Pipeline: Pipeline{
 			ID: "849411f9-9e6d-4739-a0d8-e247088e9b52", Slug: "my-pipeline", Name: "My Pipeline",
 			URL:    "https://api.buildkite.com/v2/organizations/my-great-org/pipelines/my-pipeline",
-			WebURL: "https://buildkite.com/my-great-org/my-pipeline",
+			WebURL: "https://buildkite.com/my-great-org/my-pipeline", DefaultBranch: "main",
 		},
 		Jobs: []Job{
 			{

@@ -42,10 +42,18 @@ func NewBudget(client BudgetAPI, table string) *Budget {
 // TakeRequest counts one request in the minute starting at window if fewer
 // than limit were counted, and reports whether it did.
 func (b *Budget) TakeRequest(ctx context.Context, key string, window time.Time, limit int) (bool, error) {
+	_, ok, err := b.TakeRequestCount(ctx, key, window, limit)
+	return ok, err
+}
+
+// TakeRequestCount is TakeRequest that also returns the minute's count
+// once the request is counted (the limit when it was refused), read from
+// the same conditional update.
+func (b *Budget) TakeRequestCount(ctx context.Context, key string, window time.Time, limit int) (int, bool, error) {
 	if key == "" || limit < 1 {
-		return false, errors.New("take request: empty key or limit below 1")
+		return 0, false, errors.New("take request: empty key or limit below 1")
 	}
-	_, err := b.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := b.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(b.table),
 		Key: map[string]types.AttributeValue{
 			AttrPK: &types.AttributeValueMemberS{Value: "BUDGET#" + key},
@@ -60,13 +68,20 @@ func (b *Budget) TakeRequest(ctx context.Context, key string, window time.Time, 
 			":limit": &types.AttributeValueMemberN{Value: strconv.Itoa(limit)},
 			":ttl":   &types.AttributeValueMemberN{Value: strconv.FormatInt(window.Add(budgetTTL).Unix(), 10)},
 		},
+		ReturnValues: types.ReturnValueUpdatedNew,
 	})
 	if err != nil {
 		err = classify("take request", err)
 		if errors.Is(err, storage.ErrConflict) {
-			return false, nil
+			return limit, false, nil
 		}
-		return false, err
+		return 0, false, err
 	}
-	return true, nil
+	count := limit
+	if n, ok := out.Attributes["count"].(*types.AttributeValueMemberN); ok {
+		if v, err := strconv.Atoi(n.Value); err == nil {
+			count = v
+		}
+	}
+	return count, true, nil
 }

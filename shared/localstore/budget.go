@@ -22,10 +22,17 @@ var _ analysis.Budget = (*Store)(nil)
 // than limit were counted, and reports whether it did. Counters of earlier
 // minutes of the key are dropped.
 func (s *Store) TakeRequest(ctx context.Context, key string, window time.Time, limit int) (bool, error) {
+	_, ok, err := s.TakeRequestCount(ctx, key, window, limit)
+	return ok, err
+}
+
+// TakeRequestCount is TakeRequest that also returns the minute's count
+// once the request is counted (the limit when it was refused).
+func (s *Store) TakeRequestCount(ctx context.Context, key string, window time.Time, limit int) (int, bool, error) {
 	if key == "" || limit < 1 {
-		return false, errors.New("take request: empty key or limit below 1")
+		return 0, false, errors.New("take request: empty key or limit below 1")
 	}
-	ok := false
+	ok, count := false, limit
 	err := s.update(ctx, "take request", func(tx *bolt.Tx) error {
 		b, err := bucket(tx, bucketBudget)
 		if err != nil {
@@ -52,8 +59,8 @@ func (s *Store) TakeRequest(ctx context.Context, key string, window time.Time, l
 		if n >= uint64(limit) {
 			return nil
 		}
-		ok = true
+		ok, count = true, int(n+1)
 		return b.Put(k, binary.BigEndian.AppendUint64(nil, n+1))
 	})
-	return ok, err
+	return count, ok, err
 }

@@ -363,7 +363,7 @@ func FailedBuild(org, pipeline string, number int, finished time.Time, jobIDs ..
 	b := buildkite.Build{
 		ID: fmt.Sprintf("build-%s-%d", pipeline, number), Number: number, State: "failed",
 		Branch: "main", Commit: "abcd0b72a1e580e90712cdd9eb26d3fb41cd09c8", WebURL: web,
-		Pipeline:   buildkite.Pipeline{Slug: pipeline, Name: pipeline},
+		Pipeline:   buildkite.Pipeline{Slug: pipeline, Name: pipeline, DefaultBranch: "main"},
 		FinishedAt: &finished,
 	}
 	one := 1

@@ -253,4 +253,27 @@ func RunBudget(t *testing.T, b analysis.Budget) {
 	if ok, err := b.TakeRequest(ctx, key+"-other", window, 3); err != nil || !ok {
 		t.Errorf("another token: %v %v", ok, err)
 	}
+	// The count of the minute comes back with each request taken, so a
+	// worker can tell a nearly spent minute (and skip what it can do
+	// without).
+	cb, ok := b.(interface {
+		TakeRequestCount(ctx context.Context, key string, window time.Time, limit int) (int, bool, error)
+	})
+	if !ok {
+		t.Fatalf("%T does not count: no TakeRequestCount", b)
+	}
+	var counts []int
+	for range 3 {
+		n, ok, err := cb.TakeRequestCount(ctx, key+"-count", window, 2)
+		if err != nil {
+			t.Fatalf("take with count: %v", err)
+		}
+		if !ok {
+			n = -n
+		}
+		counts = append(counts, n)
+	}
+	if diff := cmp.Diff([]int{1, 2, -2}, counts); diff != "" {
+		t.Errorf("counts (refused as minus the limit) (-want +got):\n%s", diff)
+	}
 }

@@ -68,12 +68,14 @@ load:
 	$(GO) build -o bin/kitefix ./cmd/kitefix
 	$(GO) run ./tools/loadgen -kitefix bin/kitefix
 
-## fuzz: a short fuzzing pass over the line cleaner, the analyzer, the webhook signature header and the payload reader
+## fuzz: a short fuzzing pass over the line cleaner, the analyzer, the webhook signature header and the payload reader, the queue message decoder and the settings request decoder
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzClean -fuzztime 30s -fuzzminimizetime 5s ./shared/loganalysis/
 	$(GO) test -run '^$$' -fuzz FuzzAnalyze -fuzztime 30s -fuzzminimizetime 5s ./shared/loganalysis/
 	$(GO) test -run '^$$' -fuzz FuzzParseSignature -fuzztime 30s -fuzzminimizetime 5s ./shared/webhook/
 	$(GO) test -run '^$$' -fuzz FuzzSummarize -fuzztime 30s -fuzzminimizetime 5s ./shared/webhook/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 30s -fuzzminimizetime 5s ./shared/queue/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeToken -fuzztime 30s -fuzzminimizetime 5s ./shared/settingsapi/
 
 # sam build calls build-<LogicalId> with ARTIFACTS_DIR set.
 build-ConnectFunction:

@@ -33,7 +33,7 @@ type Local struct {
 func OpenLocal(dataDir string, cfg config.Config, log *slog.Logger, page http.Handler) (*Local, error) {
 	store, err := localstore.Open(dataDir)
 	if err != nil {
-		return nil, fmt.Errorf("open local store: %w", err)
+		return nil, err // it says "open local store" already
 	}
 	svc := connection.NewService(connection.Config{
 		Records:        store,
@@ -50,14 +50,18 @@ func OpenLocal(dataDir string, cfg config.Config, log *slog.Logger, page http.Ha
 	mux.Handle("/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		api.ServeHTTP(w, r.WithContext(settingsapi.WithTenant(r.Context(), LocalTenant)))
 	}))
-	mux.Handle("/hooks/{id}", ingest.New(ingest.Config{
+	hooks := ingest.New(ingest.Config{
 		Routes:       store,
 		Secrets:      store,
 		Deliveries:   store,
 		Queue:        queue,
 		SecretPrefix: cfg.SecretPrefix,
 		Logger:       log,
-	}))
+	})
+	mux.Handle("/hooks/{id}", hooks)
+	// Any other path under /hooks/ is a mistyped webhook URL: the webhook
+	// handler answers it (404, in its JSON shape), not the page.
+	mux.Handle("/hooks/", hooks)
 	if page != nil {
 		mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {

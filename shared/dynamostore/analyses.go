@@ -2,7 +2,6 @@ package dynamostore
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -179,7 +178,8 @@ func decodeAnalysis(item map[string]types.AttributeValue) (analysis.Record, erro
 }
 
 // ListAnalyses returns a page of the tenant's analyses, newest first. The
-// cursor is the sort key of the page's last item, base64url-encoded.
+// cursor is the sort key of the page's last item, tagged with the tenant
+// (analysis.EncodeCursor).
 func (s *Analyses) ListAnalyses(ctx context.Context, tenant string, limit int, cursor string) ([]analysis.Record, string, error) {
 	limit = max(limit, 1)
 	in := &dynamodb.QueryInput{
@@ -197,7 +197,7 @@ func (s *Analyses) ListAnalyses(ctx context.Context, tenant string, limit int, c
 		Limit: aws.Int32(int32(limit + 1)),
 	}
 	if cursor != "" {
-		sk, err := decodeCursor(cursor)
+		sk, err := decodeCursor(tenant, cursor)
 		if err != nil {
 			return nil, "", fmt.Errorf("list analyses: %w", err)
 		}
@@ -213,7 +213,7 @@ func (s *Analyses) ListAnalyses(ctx context.Context, tenant string, limit int, c
 		items = items[:limit]
 		last, _ := items[limit-1][AttrSK].(*types.AttributeValueMemberS)
 		if last != nil {
-			next = base64.RawURLEncoding.EncodeToString([]byte(last.Value))
+			next = analysis.EncodeCursor(tenant, []byte(last.Value))
 		}
 	}
 	recs := make([]analysis.Record, 0, len(items))
@@ -227,8 +227,8 @@ func (s *Analyses) ListAnalyses(ctx context.Context, tenant string, limit int, c
 	return recs, next, nil
 }
 
-func decodeCursor(cursor string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(cursor)
+func decodeCursor(tenant, cursor string) (string, error) {
+	b, err := analysis.DecodeCursor(tenant, cursor)
 	if err != nil || !strings.HasPrefix(string(b), analysisSK) {
 		return "", analysis.ErrBadCursor
 	}

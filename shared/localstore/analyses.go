@@ -3,7 +3,6 @@ package localstore
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -190,9 +189,9 @@ func (s *Store) ListAnalyses(ctx context.Context, tenant string, limit int, curs
 	prefix := tkey(tenant, "")
 	var from []byte
 	if cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(cursor)
-		if err != nil || len(b) == 0 {
-			return nil, "", fmt.Errorf("list analyses: %w", analysis.ErrBadCursor)
+		b, err := analysis.DecodeCursor(tenant, cursor)
+		if err != nil {
+			return nil, "", fmt.Errorf("list analyses: %w", err)
 		}
 		from = append(slices.Clone(prefix), b...)
 	}
@@ -223,7 +222,7 @@ func (s *Store) ListAnalyses(ctx context.Context, tenant string, limit int, curs
 		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
 			if len(recs) == limit {
 				last := listKey(recs[limit-1])
-				next = base64.RawURLEncoding.EncodeToString(last[len(prefix):])
+				next = analysis.EncodeCursor(tenant, last[len(prefix):])
 				return nil
 			}
 			rec, err := decodeLocalAnalysis(v)

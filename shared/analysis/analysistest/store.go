@@ -149,8 +149,31 @@ func RunStore(t *testing.T, newStore func(t *testing.T) analysis.Store) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("listed (-want +got):\n%s", diff)
 		}
-		if _, _, err := s.ListAnalyses(ctx, tenant, 2, "not-a-cursor!"); !errors.Is(err, analysis.ErrBadCursor) {
-			t.Errorf("bad cursor: %v, want ErrBadCursor", err)
+		// A cursor is good for the tenant it was given to, as given: not
+		// garbage, not base64 of something else, not edited, not another
+		// tenant's.
+		_, first, err := s.ListAnalyses(ctx, tenant, 1, "")
+		if err != nil || first == "" {
+			t.Fatalf("first page: next %q, %v", first, err)
+		}
+		if err := s.CreateAnalysis(ctx, Record(other, "y", base.Add(time.Second))); err != nil {
+			t.Fatal(err)
+		}
+		_, otherCursor, err := s.ListAnalyses(ctx, other, 1, "")
+		if err != nil || otherCursor == "" {
+			t.Fatalf("other tenant's first page: next %q, %v", otherCursor, err)
+		}
+		edited := []byte(first)
+		edited[len(edited)/2] ^= 1
+		for _, bad := range []string{"not-a-cursor!", "YWJj", "YQ", string(edited), first + "A", otherCursor} {
+			recs, _, err := s.ListAnalyses(ctx, tenant, 2, bad)
+			if !errors.Is(err, analysis.ErrBadCursor) {
+				t.Errorf("cursor %q: %d analyses, %v; want ErrBadCursor", bad, len(recs), err)
+			}
+		}
+		recs, _, err := s.ListAnalyses(ctx, other, 5, first)
+		if !errors.Is(err, analysis.ErrBadCursor) {
+			t.Errorf("another tenant's cursor: %d analyses, %v; want ErrBadCursor", len(recs), err)
 		}
 		recs, next, err := s.ListAnalyses(ctx, unique("none"), 20, "")
 		if err != nil || len(recs) != 0 || next != "" {

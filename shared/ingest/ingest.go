@@ -184,7 +184,7 @@ func (h *Handler) handle(ctx context.Context, req Request, d *delivery) outcome 
 	if err := h.connected(ctx, keys.tenant, req.WebhookID); err != nil {
 		return d.fail(err)
 	}
-	h.note(ctx, keys.tenant, now)
+	h.note(ctx, keys.tenant, req.WebhookID, now)
 	if f != nil {
 		d.reason = f.reason
 		return f.outcome
@@ -386,14 +386,17 @@ func (d *delivery) fail(err error) outcome {
 	return outcomeUnavailable
 }
 
-// note records the delivery time, at most once per noteEvery per tenant in
-// this process. It never fails the delivery.
-func (h *Handler) note(ctx context.Context, tenant string, now time.Time) {
-	if !h.noted.due(tenant, now) {
+// note records the delivery time, at most once per noteEvery per tenant and
+// webhook in this process (a disconnect forgets the note, and the webhook
+// a reconnect makes must get its first delivery noted at once). It never
+// fails the delivery.
+func (h *Handler) note(ctx context.Context, tenant, webhookID string, now time.Time) {
+	key := tenant + "\x00" + webhookID
+	if !h.noted.due(key, now) {
 		return
 	}
 	if err := h.cfg.Deliveries.NoteDelivery(ctx, tenant, now); err != nil {
-		h.noted.forget(tenant)
+		h.noted.forget(key)
 		h.cfg.Logger.WarnContext(ctx, "note webhook delivery", "tenant", tenant, "err", err)
 	}
 }

@@ -539,3 +539,35 @@ func TestFailedConfirmStillAnswersQueued(t *testing.T) {
 		t.Errorf("the log does not say the claim was not confirmed:\n%s", hs.logs.String())
 	}
 }
+
+// The webhook a reconnect makes starts with no delivery noted (a disconnect
+// forgets the note): its first delivery is noted at once, however soon
+// after the old webhook's last one.
+func TestNewWebhookFirstDeliveryIsNoted(t *testing.T) {
+	hs := newHarness(t, connection.WebhookKeys{Current: testSecret})
+	clock := time.Now()
+	hs.h.cfg.Now = func() time.Time { return clock }
+	ping := fixture(t, "ping.json")
+	if resp := hs.h.Handle(context.Background(), signed("ping", ping, testSecret, clock)); resp.Status != 200 {
+		t.Fatalf("ping: %d", resp.Status)
+	}
+	const newHook = "fedcba9876543210fedcba9876543210"
+	hs.store.set(func(m *memStore) {
+		delete(m.noted, testTenant)
+		delete(m.routes, testHook)
+		m.routes[newHook] = testTenant
+		m.records[testTenant] = connection.Record{State: connection.StateConnected, Webhook: &connection.Webhook{ID: newHook}}
+	})
+	clock = clock.Add(10 * time.Second)
+	req := signed("ping", ping, testSecret, clock)
+	req.WebhookID = newHook
+	if resp := hs.h.Handle(context.Background(), req); resp.Status != 200 {
+		t.Fatalf("ping on the new webhook: %d", resp.Status)
+	}
+	hs.store.mu.Lock()
+	got := hs.store.noted[testTenant]
+	hs.store.mu.Unlock()
+	if !got.Equal(clock) {
+		t.Errorf("last delivery noted %v, want %v (the new webhook's first)", got, clock)
+	}
+}

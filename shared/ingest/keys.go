@@ -120,7 +120,8 @@ func (h *Handler) keysFor(ctx context.Context, webhookID string, fresh bool) (*w
 // deliveries do not each cost a write.
 const noteEvery = time.Minute
 
-// noteThrottle remembers when each tenant's delivery was last recorded.
+// noteThrottle remembers when each tenant and webhook last had a delivery
+// recorded.
 type noteThrottle struct {
 	mu   sync.Mutex
 	last map[string]time.Time
@@ -128,24 +129,24 @@ type noteThrottle struct {
 
 func newNoteThrottle() *noteThrottle { return &noteThrottle{last: map[string]time.Time{}} }
 
-// due reports whether tenant's delivery at now should be recorded, and
-// assumes it will be.
-func (n *noteThrottle) due(tenant string, now time.Time) bool {
+// due reports whether a delivery under key (tenant and webhook id) at now
+// should be recorded, and assumes it will be.
+func (n *noteThrottle) due(key string, now time.Time) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if t, ok := n.last[tenant]; ok && now.Sub(t) < noteEvery && !now.Before(t) {
+	if t, ok := n.last[key]; ok && now.Sub(t) < noteEvery && !now.Before(t) {
 		return false
 	}
 	if len(n.last) >= maxCachedKeys {
 		clear(n.last)
 	}
-	n.last[tenant] = now
+	n.last[key] = now
 	return true
 }
 
-// forget makes the next delivery of tenant due, after a failed write.
-func (n *noteThrottle) forget(tenant string) {
+// forget makes the next delivery under key due, after a failed write.
+func (n *noteThrottle) forget(key string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	delete(n.last, tenant)
+	delete(n.last, key)
 }

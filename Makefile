@@ -55,13 +55,14 @@ integration: $(RIE) chromium
 eval:
 	$(GO) run ./tools/logeval -data $(DATASET) $(if $(wildcard $(CIDIFF)/labels.jsonl),-cidiff $(CIDIFF))
 
-## bench: analyzer throughput and peak memory on a generated 1 GiB log, Go benchmarks (analyzer, webhook handling), a 1 GiB log through the analyze worker and webhook-to-annotation latency on kitefix serve
+## bench: analyzer throughput and peak memory on a generated 1 GiB log, Go benchmarks (analyzer, webhook handling), a 1 GiB log through the analyze worker, webhook-to-annotation latency on kitefix serve, and a burst of 500 failed jobs through two analyze instances sharing one token's budget on kumo
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/loganalysis/
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/webhook/ ./shared/ingest/
 	$(GO) test -run '^$$' -bench AnalyzeHandler1GiB -benchtime 1x ./shared/analysis/
 	$(GO) test -run '^$$' -bench ServeWebhookToAnnotation -benchtime 60x ./cmd/kitefix/
 	$(GO) run ./tools/logbench
+	cd integration && $(GO) test -run '^$$' -bench BudgetBurst500 -benchtime 1x ./
 
 ## load: kitefix serve under 10 000 signed webhook deliveries (duplicates, bad signatures, unknown ids, out of order) against a loopback fake Buildkite: checks every failed job analyzed once and reports deliveries/s, webhook latency, time to the last analysis, requests per job and peak memory
 load:

@@ -61,7 +61,7 @@ type analyzeEnv struct {
 // dead-letter queue after 5 receives, as in the template, and a visibility
 // timeout of 1 second, so only a delay the function sets keeps a returned
 // message hidden for long.
-func newAnalyzeEnv(t *testing.T, k *kumoEnv) *analyzeEnv {
+func newAnalyzeEnv(t testing.TB, k *kumoEnv) *analyzeEnv {
 	t.Helper()
 	ctx := context.Background()
 	e := &analyzeEnv{k: k, bk: analysistest.New(t, analyzeToken, analyzeOrg), tenant: uniqueName("tenant"), prefix: uniqueName("kitefix") + "/"}
@@ -91,7 +91,7 @@ func newAnalyzeEnv(t *testing.T, k *kumoEnv) *analyzeEnv {
 }
 
 // connect stores a connected status record and token for tenant.
-func (e *analyzeEnv) connect(t *testing.T, tenant, token string) {
+func (e *analyzeEnv) connect(t testing.TB, tenant, token string) {
 	t.Helper()
 	ctx := context.Background()
 	verified := time.Now().UTC()

@@ -56,7 +56,7 @@ func uniqueName(prefix string) string {
 
 // startKumo starts a kumo server for the test, makes clients for it and
 // creates the table. The server stops when the test ends.
-func startKumo(t *testing.T) *kumoEnv {
+func startKumo(t testing.TB) *kumoEnv {
 	t.Helper()
 	srv := kumo.NewServer()
 	t.Cleanup(srv.Close)
@@ -75,7 +75,7 @@ func startKumo(t *testing.T) *kumoEnv {
 // kumoConfig is an SDK config with static credentials in us-east-1. The SDK
 // builds its own HTTP client, so AWS_CA_BUNDLE (set on some machines) is
 // honoured.
-func kumoConfig(t *testing.T) aws.Config {
+func kumoConfig(t testing.TB) aws.Config {
 	t.Helper()
 	cfg, err := config.LoadDefaultConfig(context.Background(),
 		config.WithRegion(kumoRegion),

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -124,10 +125,12 @@ func (w *Worker) HandleBody(ctx context.Context, body []byte, receives int) Outc
 		w.logPoison(ctx, out, receives, "")
 		return out
 	}
-	out := w.Process(ctx, m, receives)
+	out := w.processSafely(ctx, m, receives)
 	switch out.Verdict {
 	case Poison:
-		w.logPoison(ctx, out, receives, m.TenantID)
+		if !isPanic(out.Err) {
+			w.logPoison(ctx, out, receives, m.TenantID)
+		}
 	case Later:
 		w.log.WarnContext(ctx, "message back to the queue", "tenant", m.TenantID, "org", m.Org, "pipeline", m.Pipeline,
 			"build", m.BuildNumber, "job", m.JobID, "receives", receives, "delay", out.Delay.String(), "err", out.Err)
@@ -135,9 +138,36 @@ func (w *Worker) HandleBody(ctx context.Context, body []byte, receives int) Outc
 	return out
 }
 
+// processSafely is Process with a panic turned into the message's poison:
+// a bug met by one message must not take the process down, and with it the
+// other messages of its batch (sent round again towards the dead-letter
+// queue) or the local worker. It is logged with its stack on every
+// delivery: it is a bug to fix.
+func (w *Worker) processSafely(ctx context.Context, m queue.Message, receives int) (out Outcome) {
+	defer func() {
+		if p := recover(); p != nil {
+			out = Outcome{Verdict: Poison, Err: &panicError{value: p}}
+			w.log.ErrorContext(ctx, "panic while processing a message: it goes to the dead-letter queue",
+				"tenant", m.TenantID, "org", m.Org, "pipeline", m.Pipeline, "build", m.BuildNumber, "job", m.JobID,
+				"receives", receives, "err", out.Err, "stack", string(debug.Stack()))
+		}
+	}()
+	return w.Process(ctx, m, receives)
+}
+
 func (w *Worker) logPoison(ctx context.Context, out Outcome, receives int, tenant string) {
 	if receives > 1 {
 		return
 	}
 	w.log.ErrorContext(ctx, "poison message: it can never be processed and goes to the dead-letter queue", "tenant", tenant, "err", out.Err)
+}
+
+// panicError is a panic recovered while processing a message.
+type panicError struct{ value any }
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
+
+func isPanic(err error) bool {
+	var p *panicError
+	return errors.As(err, &p)
 }

@@ -439,11 +439,42 @@ func (w *Worker) fail(ctx context.Context, log *slog.Logger, m queue.Message, ca
 	err := w.cfg.Store.CreateAnalysis(ctx, rec)
 	switch {
 	case errors.Is(err, storage.ErrConflict):
-		// An analysis of this job is stored already; it stands.
+		// An analysis of this job is stored already; it stands, but one
+		// whose report did not finish is finished here: what was not done
+		// says why, so no record stays half done for ever.
+		return w.finishUnreported(ctx, log, rec.TenantID, rec.Key(), cause)
 	case err != nil:
 		return w.later(fmt.Errorf("store failed analysis: %w", err), 1)
 	}
 	log.WarnContext(ctx, "job not analyzed", "err", cause)
+	return Outcome{Verdict: Done, Err: cause}
+}
+
+// finishUnreported marks the stored analysis of key reported, recording
+// cause as the reason for the annotation and the retry decision it lacks.
+func (w *Worker) finishUnreported(ctx context.Context, log *slog.Logger, tenant, key string, cause error) Outcome {
+	prev, err := w.cfg.Store.GetAnalysis(ctx, tenant, key)
+	switch {
+	case err != nil:
+		return w.later(fmt.Errorf("load analysis: %w", err), 1)
+	case prev.Reported:
+		log.WarnContext(ctx, "job not reported again: its analysis stands", "err", cause)
+		return Outcome{Verdict: Done, Err: cause}
+	}
+	why := "not reported: " + cause.Error()
+	if prev.State == StateAnalyzed {
+		if prev.Actions.Annotated == nil && prev.Actions.AnnotationSkipped == "" {
+			prev.Actions.AnnotationSkipped = why
+		}
+		if prev.Actions.Retried == nil && prev.Actions.RetrySkipped == "" {
+			prev.Actions.RetrySkipped = why
+		}
+	}
+	prev.Reported = true
+	if err := w.cfg.Store.UpdateAnalysis(ctx, prev); err != nil {
+		return w.later(fmt.Errorf("store analysis: %w", err), 1)
+	}
+	log.WarnContext(ctx, "job analyzed but not reported", "state", string(prev.State), "err", cause)
 	return Outcome{Verdict: Done, Err: cause}
 }
 

@@ -21,6 +21,13 @@ const (
 	maxReportTests        = 10
 	// maxReportJobs bounds the jobs one build report holds.
 	maxReportJobs = 200
+	// A group of identical failures names at most maxGroupJobLinks of its
+	// jobs (a wide parallel step can fail in every one of its jobs the
+	// same way), and a job name or a test name is cut at maxReportName
+	// bytes: the size of one group stays bounded, so the first group
+	// always fits.
+	maxGroupJobLinks = 20
+	maxReportName    = 120
 )
 
 // BuildReport is what the annotation of one build is made from: the
@@ -164,31 +171,35 @@ func renderGroup(g failureGroup, excerpt bool) string {
 		fence := codeFence(j.Excerpt)
 		fmt.Fprintf(&b, "%stext\n%s\n%s\n", fence, j.Excerpt, fence)
 		if j.StartLine > 0 {
-			fmt.Fprintf(&b, "<sub>from line %d of the log of %s</sub>\n", j.StartLine, inlineText(j.Name))
+			fmt.Fprintf(&b, "<sub>from line %d of the log of %s</sub>\n", j.StartLine, inlineText(shortName(j.Name)))
 		}
 		b.WriteString("\n")
 	}
 	if len(j.FailingTests) > 0 {
 		tests := make([]string, len(j.FailingTests))
 		for i, t := range j.FailingTests {
-			tests[i] = codeSpan(t)
+			tests[i] = codeSpan(shortName(t))
 		}
 		fmt.Fprintf(&b, "Failing tests: %s\n\n", strings.Join(tests, ", "))
 	}
-	links := make([]string, len(g.jobs))
+	links := make([]string, 0, min(len(g.jobs), maxGroupJobLinks)+1)
 	for i, job := range g.jobs {
+		if i == maxGroupJobLinks {
+			links = append(links, fmt.Sprintf("and %d more", len(g.jobs)-i))
+			break
+		}
 		name := job.Name
 		if name == "" {
 			name = "job " + job.JobID
 		}
-		l := inlineText(name)
+		l := inlineText(shortName(name))
 		if job.URL != "" {
-			l = "[" + l + "](" + job.URL + ")"
+			l = "[" + l + "](" + linkURL.Replace(job.URL) + ")"
 		}
 		if job.Retried {
 			l += " (retried by kitefix)"
 		}
-		links[i] = l
+		links = append(links, l)
 	}
 	label := "Jobs"
 	if len(g.jobs) == 1 {
@@ -197,6 +208,18 @@ func renderGroup(g failureGroup, excerpt bool) string {
 	fmt.Fprintf(&b, "%s: %s\n\n---\n", label, strings.Join(links, ", "))
 	return b.String()
 }
+
+// shortName cuts a job or test name to maxReportName bytes.
+func shortName(s string) string {
+	if len(s) <= maxReportName {
+		return s
+	}
+	return truncateUTF8(s, maxReportName-len("…")) + "…"
+}
+
+// linkURL percent-encodes what would end a Markdown link's destination
+// early or turn it into markup.
+var linkURL = strings.NewReplacer(" ", "%20", "(", "%28", ")", "%29", "<", "%3C", ">", "%3E", "\n", "%0A", "\r", "%0D")
 
 // plural is "1 thing" or "n things".
 func plural(n int, one, many string) string {

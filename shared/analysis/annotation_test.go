@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -100,5 +101,38 @@ func TestCapResult(t *testing.T) {
 	}
 	if got.FailingTests == nil || got.Errors == nil {
 		t.Errorf("nil slices after capping")
+	}
+}
+
+// TestMarkdownOneFailureInEveryJob: a wide parallel step fails the same way
+// in all its jobs, with long names, long test names and links that hold
+// parentheses: the failure is shown with its excerpt, the jobs are named up
+// to a bound, and the links stay links.
+func TestMarkdownOneFailureInEveryJob(t *testing.T) {
+	t.Parallel()
+	rep := BuildReport{}
+	var tests []loganalysis.FailingTest
+	for i := range maxReportTests {
+		tests = append(tests, loganalysis.FailingTest{Name: fmt.Sprintf("Test%d", i) + strings.Repeat("Sub/", 100)})
+	}
+	for i := range maxReportJobs {
+		id := fmt.Sprintf("0190c9a3-8f4f-4b3c-9d1e-%012d", i)
+		rec := Record{JobID: id, JobName: ":rspec: " + strings.Repeat("very long label ", 100) + fmt.Sprint(i)}
+		rec.Links.Job = "https://buildkite.com/acme/web/builds/123#" + id + "(x) y"
+		rec.Result = loganalysis.Result{Category: "test", Summary: "1 failing test", Fingerprint: "same", FailingTests: tests,
+			Excerpts: []loganalysis.Excerpt{{StartLine: 1, EndLine: 3, Text: "expected 1, got 2"}}}
+		rep = rep.with(reportJob(rec))
+	}
+	md := rep.Markdown()
+	if len(md) >= MaxAnnotationBytes/4 {
+		t.Errorf("annotation is %d bytes; want a bounded group, under %d", len(md), MaxAnnotationBytes/4)
+	}
+	for _, want := range []string{"expected 1, got 2", "and 180 more", "#0190c9a3-8f4f-4b3c-9d1e-000000000000%28x%29%20y)"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("annotation lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "not shown") {
+		t.Errorf("the one failure was cut:\n%s", md)
 	}
 }

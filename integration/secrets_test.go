@@ -256,7 +256,11 @@ func secretsOnServe(t *testing.T, parent *leakScan) {
 	}
 	do("POST", "/v1/integrations/buildkite/verify", "")
 	rot := do("POST", "/v1/integrations/buildkite/webhook-secret", "")
-	rotated, _ := rot["webhook"].(map[string]any)["secret"].(string)
+	rotWebhook, _ := rot["webhook"].(map[string]any)
+	rotated, _ := rotWebhook["secret"].(string)
+	if rotated == "" || rotated == secret {
+		t.Fatalf("rotate: %v", rot)
+	}
 	scan.secrets["rotated webhook secret"] = rotated
 	do("DELETE", "/v1/integrations/buildkite", "")
 

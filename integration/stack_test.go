@@ -339,23 +339,29 @@ func (r *buildkiteRouter) serve(w http.ResponseWriter, req *http.Request) {
 		_, _ = io.WriteString(w, `{"message":"Authentication required. Please supply a valid API Access Token"}`)
 		return
 	}
-	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
-	if len(parts) >= 3 && parts[0] == "v2" && (parts[1] == "organizations" || parts[1] == "analytics") && parts[2] != rt.org {
-		org := parts[2]
-		if parts[1] == "analytics" && len(parts) >= 4 {
-			org = parts[3]
-		}
-		if org != rt.org {
-			r.mu.Lock()
-			r.foreign = append(r.foreign, rt.org+" "+req.Method+" "+req.URL.Path)
-			r.mu.Unlock()
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = io.WriteString(w, `{"message":"No organization found"}`)
-			return
-		}
+	if org := orgOf(req.URL.Path); org != "" && org != rt.org {
+		r.mu.Lock()
+		r.foreign = append(r.foreign, rt.org+" "+req.Method+" "+req.URL.Path)
+		r.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = io.WriteString(w, `{"message":"No organization found"}`)
+		return
 	}
 	rt.proxy.ServeHTTP(w, req)
+}
+
+// orgOf is the organization a REST path names: /v2/organizations/{org}/…
+// or /v2/analytics/organizations/{org}/…; "" for none.
+func orgOf(path string) string {
+	rest, ok := strings.CutPrefix(path, "/v2/analytics/organizations/")
+	if !ok {
+		if rest, ok = strings.CutPrefix(path, "/v2/organizations/"); !ok {
+			return ""
+		}
+	}
+	org, _, _ := strings.Cut(rest, "/")
+	return org
 }
 
 // refused returns the requests refused for naming another organization.

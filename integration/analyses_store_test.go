@@ -32,8 +32,8 @@ func TestAnalysisStoreOnMoto(t *testing.T) {
 	checkTenants(t, m.DynamoDB, m.Table)
 }
 
-// checkTenants lists the tenants with a status record: the reconcile
-// pass's scan, which must skip every other kind of item.
+// checkTenants lists the tenants with a status record: the tenant list the
+// status record's write keeps, which the reconcile pass reads.
 func checkTenants(t *testing.T, client *dynamodb.Client, table string) {
 	t.Helper()
 	ctx := context.Background()

@@ -73,6 +73,8 @@ func TestDynamoItemLayout(t *testing.T) {
 	}
 	wantKeys := []itemKey{
 		{"TENANT#acme-tenant", "CONNECTION#buildkite"},
+		// The tenant list the reconcile pass reads.
+		{"TENANTS", "TENANT#acme-tenant"},
 		{"WEBHOOK#" + rec.Webhook.ID, "ROUTE"},
 	}
 	less := func(a, b itemKey) bool { return a.PK < b.PK }

@@ -642,7 +642,7 @@ func TestTemplatePoliciesAreScoped(t *testing.T) {
 	grant(webhook, tableARN, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
 	grant(webhook, webhookSecretARN, "secretsmanager:GetSecretValue")
 	grant(webhook, queueARN, "sqs:SendMessage")
-	grant(analyze, tableARN, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan")
+	grant(analyze, tableARN, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query")
 	grant(analyze, tokenSecretARN, "secretsmanager:GetSecretValue")
 	grant(analyze, queueARN, "sqs:SendMessage", "sqs:ChangeMessageVisibility")
 	want := map[string]map[string][]string{connectFn: connect, webhookFn: webhook, analyzeFn: analyze}

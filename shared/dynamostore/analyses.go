@@ -41,7 +41,6 @@ const (
 type AnalysesAPI interface {
 	API
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
-	Scan(ctx context.Context, in *dynamodb.ScanInput, optFns ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
@@ -373,19 +372,20 @@ func (s *Analyses) PassedTests(ctx context.Context, tenant, pipeline, commit str
 	return set.Value, nil
 }
 
-// Tenants lists the tenants that have a status record. It scans the table
-// for them; the table holds one status record per tenant.
+// Tenants lists the tenants that have a status record, from the tenant
+// list the status records' writes keep (one Query of one partition, not a
+// scan of the table, whose analyses grow with every failed job).
 func (s *Analyses) Tenants(ctx context.Context) ([]string, error) {
 	var tenants []string
 	var start map[string]types.AttributeValue
 	for {
-		out, err := s.client.Scan(ctx, &dynamodb.ScanInput{
+		out, err := s.client.Query(ctx, &dynamodb.QueryInput{
 			TableName:                aws.String(s.table),
-			FilterExpression:         aws.String("#sk = :sk"),
+			KeyConditionExpression:   aws.String("#pk = :pk"),
 			ProjectionExpression:     aws.String("#tenant"),
-			ExpressionAttributeNames: map[string]string{"#sk": AttrSK, "#tenant": "tenant"},
+			ExpressionAttributeNames: map[string]string{"#pk": AttrPK, "#tenant": "tenant"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":sk": &types.AttributeValueMemberS{Value: connectionSK},
+				":pk": &types.AttributeValueMemberS{Value: tenantListPK},
 			},
 			ExclusiveStartKey: start,
 		})

@@ -49,6 +49,7 @@ type API interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
 // Store implements connection.Records on a DynamoDB table.
@@ -126,10 +127,33 @@ func (s *Store) PutConnection(ctx context.Context, rec connection.Record) error 
 			":ver": &types.AttributeValueMemberN{Value: strconv.FormatInt(rec.Version, 10)},
 		}
 	}
-	if _, err := s.client.PutItem(ctx, in); err != nil {
-		return classify("put connection", err)
+	// The record and its entry in the tenant list (which the reconcile
+	// pass reads with one Query instead of scanning the table) are written
+	// together; a record written before the list existed enters it at its
+	// next write.
+	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		TransactItems: []types.TransactWriteItem{
+			{Put: &types.Put{
+				TableName: in.TableName, Item: in.Item, ConditionExpression: in.ConditionExpression,
+				ExpressionAttributeNames: in.ExpressionAttributeNames, ExpressionAttributeValues: in.ExpressionAttributeValues,
+			}},
+			{Put: &types.Put{TableName: in.TableName, Item: tenantListItem(rec.Tenant)}},
+		},
+	})
+	if err != nil {
+		return classifyTx("put connection", err)
 	}
 	return nil
+}
+
+// tenantListPK is the partition of the tenant list: one item per tenant
+// that ever had a connection record, keyed TENANT#<id>.
+const tenantListPK = "TENANTS"
+
+func tenantListItem(tenant string) map[string]types.AttributeValue {
+	it := key(tenantListPK, tenantPK(tenant))
+	it["tenant"] = &types.AttributeValueMemberS{Value: tenant}
+	return it
 }
 
 // PutWebhookRoute maps webhookID to tenant. Putting the same mapping again

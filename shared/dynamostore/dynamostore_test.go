@@ -18,8 +18,9 @@ import (
 
 // fakeAPI records the last PutItem and answers every call with err.
 type fakeAPI struct {
-	put *dynamodb.PutItemInput
-	err error
+	put   *dynamodb.PutItemInput
+	extra []map[string]types.AttributeValue
+	err   error
 }
 
 func (f *fakeAPI) GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
@@ -32,6 +33,21 @@ func (f *fakeAPI) GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dyna
 func (f *fakeAPI) PutItem(_ context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
 	f.put = in
 	return &dynamodb.PutItemOutput{}, f.err
+}
+
+// TransactWriteItems records its first put as the last PutItem and the
+// rest as extra.
+func (f *fakeAPI) TransactWriteItems(_ context.Context, in *dynamodb.TransactWriteItemsInput, _ ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	f.extra = nil
+	for i, it := range in.TransactItems {
+		if p := it.Put; p != nil && i == 0 {
+			f.put = &dynamodb.PutItemInput{TableName: p.TableName, Item: p.Item, ConditionExpression: p.ConditionExpression,
+				ExpressionAttributeNames: p.ExpressionAttributeNames, ExpressionAttributeValues: p.ExpressionAttributeValues}
+		} else if p != nil {
+			f.extra = append(f.extra, p.Item)
+		}
+	}
+	return &dynamodb.TransactWriteItemsOutput{}, f.err
 }
 
 func (f *fakeAPI) DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
@@ -71,6 +87,14 @@ func TestPutConnectionCondition(t *testing.T) {
 			}
 			if strings.Contains(itemStrings(f.put.Item), rec.Webhook.Secret) {
 				t.Errorf("PutItem input holds the webhook secret")
+			}
+			// Written with it: the tenant's entry in the tenant list.
+			want := []map[string]types.AttributeValue{{
+				"pk": &types.AttributeValueMemberS{Value: "TENANTS"}, "sk": &types.AttributeValueMemberS{Value: "TENANT#acme"},
+				"tenant": &types.AttributeValueMemberS{Value: "acme"},
+			}}
+			if diff := cmp.Diff(want, f.extra, cmp.AllowUnexported(types.AttributeValueMemberS{})); diff != "" {
+				t.Errorf("written with the record (-want +got):\n%s", diff)
 			}
 		})
 	}

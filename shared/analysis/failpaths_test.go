@@ -55,13 +55,20 @@ func TestRevokedBetweenStoreAndReport(t *testing.T) {
 	if conn, _ := e.conns.GetConnection(context.Background(), testTenant); conn.State != connection.StateFailed {
 		t.Errorf("connection %s; want failed", conn.State)
 	}
-	// Once more: nothing changes, nothing is asked of Buildkite.
+	// Once more, and another job of the tenant: done at once, recorded
+	// failed, nothing asked of Buildkite with a token it rejected.
 	calls := len(e.bk.Calls())
 	if out := e.w.HandleBody(context.Background(), msg, 3); out.Verdict != analysis.Done {
 		t.Errorf("third delivery: %v (%v)", out, out.Err)
 	}
+	if out := e.w.HandleBody(context.Background(), body(t, jobMessage(31, "job-32")), 1); out.Verdict != analysis.Done {
+		t.Errorf("another job: %v (%v)", out, out.Err)
+	}
+	if rec := e.analysis(t, "job-32"); rec.State != analysis.StateFailed || !strings.Contains(rec.Error, "connect a token again") {
+		t.Errorf("another job: %s %q; want failed, saying to connect again", rec.State, rec.Error)
+	}
 	if n := len(e.bk.Calls()) - calls; n != 0 {
-		t.Errorf("third delivery made %d requests", n)
+		t.Errorf("%d requests after the connection failed; want none", n)
 	}
 }
 

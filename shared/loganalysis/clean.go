@@ -3,6 +3,7 @@ package loganalysis
 import (
 	"bytes"
 	"encoding/binary"
+	"math/bits"
 )
 
 // Clean appends to dst the text a person would see for one raw log line and
@@ -146,22 +147,43 @@ func skipEscape(line []byte, i int) int {
 }
 
 // plainRun returns the length of the prefix of b without special bytes. It
-// tests eight bytes at a time: a word has no byte below 0x20 and no 0x7f
-// when both bit tricks below come out zero.
+// tests eight bytes at a time: the lowest byte flagged is the first one
+// below 0x20 or equal to 0x7f (a TAB, which is not special, among them). A
+// byte below 0x20 borrows when 0x20 is taken from it, which may flag the
+// bytes above it too, never one below; 0x7f is the one ASCII byte that its
+// low seven bits plus one make 0x80. The last bytes are tested as part of
+// b's last eight.
 func plainRun(b []byte) int {
 	const (
 		ones  = 0x0101010101010101
 		highs = 0x8080808080808080
 	)
+	flagged := func(x uint64) uint64 {
+		return (x - ones*0x20 | ((x &^ highs) + ones)) &^ x & highs
+	}
 	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		below := (x - ones*0x20) &^ x & highs
-		y := x ^ ones*0x7f
-		del := (y - ones) &^ y & highs
-		if below|del != 0 {
-			break
+	for i+8 <= len(b) {
+		m := flagged(binary.LittleEndian.Uint64(b[i:]))
+		if m == 0 {
+			i += 8
+			continue
 		}
+		i += bits.TrailingZeros64(m) / 8
+		if specialByte[b[i]] {
+			return i
+		}
+		i++ // a TAB
+	}
+	if i < len(b) && len(b) >= 8 {
+		m := flagged(binary.LittleEndian.Uint64(b[len(b)-8:])) >> (8 * (8 - (len(b) - i)))
+		for m != 0 {
+			k := i + bits.TrailingZeros64(m)/8
+			if specialByte[b[k]] {
+				return k
+			}
+			m &= m - 1
+		}
+		return len(b)
 	}
 	for i < len(b) && !specialByte[b[i]] {
 		i++

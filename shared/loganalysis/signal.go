@@ -82,7 +82,9 @@ func hasPrefixFold(b []byte, s string) bool {
 
 // features scans a cleaned line for failure signals. It looks only at word
 // starts (and at camel-case humps, so AssertionError counts as an error),
-// found eight bytes at a time, which keeps it fast on ordinary output.
+// found eight bytes at a time, which keeps it fast on ordinary output: only
+// the few words whose first three letters could begin a signal word go on to
+// wordAt.
 func features(line []byte) feature {
 	var f feature
 	n := min(len(line), 1024)
@@ -101,101 +103,112 @@ func features(line []byte) feature {
 	}
 	words := 0
 	var prevJoined, prevLower uint64
-	var pad [8]byte
 	for i := 0; i < n; i += 8 {
 		var x uint64
-		if i+8 <= n {
+		switch {
+		case i+8 <= n:
 			x = binary.LittleEndian.Uint64(line[i:])
-		} else {
-			pad = [8]byte{}
-			copy(pad[:], line[i:])
-			x = binary.LittleEndian.Uint64(pad[:])
+		case n >= 8:
+			// The last bytes, as the low bytes of the line's last eight
+			// with zeros above them.
+			x = binary.LittleEndian.Uint64(line[n-8:]) >> (8 * (8 - (n - i)))
+		default:
+			// A line shorter than eight bytes, byte by byte: no call to
+			// copy in this loop.
+			for k := n - 1; k >= i; k-- {
+				x = x<<8 | uint64(line[k])
+			}
 		}
-		// Bit 7 of each byte marks an ASCII letter, and an upper-case one.
+		// Bit 7 of each byte marks an ASCII letter, and an upper-case one:
+		// a letter whose bit 5 (moved up to bit 7) is clear.
 		ascii := ^x & hi8
 		lc := (x | 0x20*one8) & low8
-		letters := (lc + (0x80-'a')*one8) &^ (lc + (0x80-'z'-1)*one8) & hi8 & ascii
-		uc := x & low8
-		upper := (uc + (0x80-'A')*one8) &^ (uc + (0x80-'Z'-1)*one8) & hi8 & ascii
+		letters := (lc + (0x80-'a')*one8) &^ (lc + (0x80-'z'-1)*one8) & ascii
+		upper := letters &^ (x << 2)
 		lower := letters &^ upper
 		// A word starts at a letter after anything but a letter, a digit or
 		// an underscore (identifiers), or at a camel-case hump.
-		digits := (uc + (0x80-'0')*one8) &^ (uc + (0x80-'9'-1)*one8) & hi8 & ascii
+		uc := x & low8
+		digits := (uc + (0x80-'0')*one8) &^ (uc + (0x80-'9'-1)*one8) & ascii
 		us := x ^ '_'*one8
 		joined := letters | digits | (us-one8)&^us&hi8
 		starts := letters&^(joined<<8|prevJoined>>56) | upper&(lower<<8|prevLower>>56)
 		prevJoined, prevLower = joined, lower
-		for starts != 0 {
-			b := bits.TrailingZeros64(starts) / 8
-			starts &= starts - 1
-			pos := i + b
-			c := line[pos]
-			// Only words whose first three letters begin a signal word
-			// are looked at ("no" is the one shorter signal word).
-			// The first two letters, lower-cased, from the word in hand.
-			var p uint
-			if b < 7 {
-				p = uint(lc>>(8*b)) & 0xffff
-			} else if pos+1 < n {
-				p = uint(lc>>56) | uint(line[pos+1]|0x20)&0x7f<<8
-			}
-			if pairSet[p>>6]&(1<<(p&63)) == 0 || pos+2 >= n {
-				words++
-				continue
-			}
-			c1 := line[pos+1]
-			if charClass[c1] == 0 {
-				words++ // the pair matched only because a non-ASCII byte lost its high bit
-				continue
-			}
-			if c2 := line[pos+2]; charClass[c2] == 0 {
-				if c|0x20 != 'n' || c1|0x20 != 'o' {
+		for ; starts != 0; starts &= starts - 1 {
+			pos := i + bits.TrailingZeros64(starts)/8
+			if pos+8 <= n {
+				// A quick filter on the low five bits of the word's first
+				// three bytes (the case bit is the sixth): it lets through
+				// every word wordAt accepts, and few others.
+				v := binary.LittleEndian.Uint64(line[pos:])
+				if k := uint(v&0x1f | v>>3&0x3e0 | v>>6&0x7c00); tripleSet[k>>6]&(1<<(k&63)) == 0 {
 					words++
 					continue
 				}
-			} else if k := uint(c|0x20-'a')*676 + uint(c1|0x20-'a')*26 + uint(c2|0x20-'a'); prefixSet[k>>6]&(1<<(k&63)) == 0 {
-				words++
-				continue
 			}
-			j := pos + 1
-			for prev := charClass[c]; j < n; j++ {
-				cj := charClass[line[j]]
-				if cj == 0 || cj > prev {
-					break
-				}
-				prev = cj
-			}
-			w := line[pos:j]
-			if j < n && isUpper(line[j]) && charClass[line[j-1]] == 1 {
-				// A hump that another follows: TestErrorHandling,
-				// FailureAccrualFactory. Only the last one names a
-				// kind, as in AssertionError.
-				words++
-				continue
-			}
-			g := wordFeature(w, line[j:])
-			if g&(fAbort|fCancel) != 0 && pos >= 3 && hasPrefixFold(line[pos-3:pos], "to ") {
-				g &^= fAbort | fCancel // an instruction: "press Ctrl-C to abort"
-			}
-			if g == fExpect && (eqFold(w, "assertions") || eqFold(w, "asserts")) {
-				g = 0 // a count in a summary: "1555 assertions", "Assertions: 291"
-			}
-			if g != 0 {
-				if g&(fError|fFail|fFatal|fException|fPanic) != 0 {
-					if counted, zero := countNear(line[:pos], w, line[j:]); zero {
-						g &^= fError | fFail
-					} else if counted {
-						g |= fTally
-					} else if words < 2 || (j < n && line[j] == ':') {
-						g |= fLead
-					}
-				}
-				f |= g
-			}
+			f |= wordAt(line, pos, words)
 			words++
 		}
 	}
 	return f
+}
+
+// wordAt returns the signals of the word that starts at line[pos], the
+// words-th word of the line.
+func wordAt(line []byte, pos, words int) feature {
+	n := len(line)
+	if pos+2 >= n {
+		return 0
+	}
+	// Only words whose first three letters begin a signal word are looked
+	// at ("no" is the one shorter signal word). The first two letters,
+	// lower-cased, as they sit in a little-endian word.
+	c, c1, c2 := line[pos], line[pos+1], line[pos+2]
+	if p := uint(c|0x20)&0x7f | uint(c1|0x20)&0x7f<<8; pairSet[p>>6]&(1<<(p&63)) == 0 {
+		return 0
+	}
+	if charClass[c1] == 0 {
+		return 0 // the pair matched only because a non-ASCII byte lost its high bit
+	}
+	if charClass[c2] == 0 {
+		if c|0x20 != 'n' || c1|0x20 != 'o' {
+			return 0
+		}
+	} else if k := uint(c|0x20-'a')*676 + uint(c1|0x20-'a')*26 + uint(c2|0x20-'a'); prefixSet[k>>6]&(1<<(k&63)) == 0 {
+		return 0
+	}
+	j := pos + 1
+	for prev := charClass[c]; j < n; j++ {
+		cj := charClass[line[j]]
+		if cj == 0 || cj > prev {
+			break
+		}
+		prev = cj
+	}
+	w := line[pos:j]
+	if j < n && isUpper(line[j]) && charClass[line[j-1]] == 1 {
+		// A hump that another follows: TestErrorHandling,
+		// FailureAccrualFactory. Only the last one names a kind, as in
+		// AssertionError.
+		return 0
+	}
+	g := wordFeature(w, line[j:])
+	if g&(fAbort|fCancel) != 0 && pos >= 3 && hasPrefixFold(line[pos-3:pos], "to ") {
+		g &^= fAbort | fCancel // an instruction: "press Ctrl-C to abort"
+	}
+	if g == fExpect && (eqFold(w, "assertions") || eqFold(w, "asserts")) {
+		g = 0 // a count in a summary: "1555 assertions", "Assertions: 291"
+	}
+	if g&(fError|fFail|fFatal|fException|fPanic) != 0 {
+		if counted, zero := countNear(line[:pos], w, line[j:]); zero {
+			g &^= fError | fFail
+		} else if counted {
+			g |= fTally
+		} else if words < 2 || (j < n && line[j] == ':') {
+			g |= fLead
+		}
+	}
+	return g
 }
 
 // signalPrefixes are the first three letters of every signal word
@@ -212,6 +225,23 @@ var prefixSet = func() (t [26*26*26/64 + 1]uint64) {
 	for _, p := range signalPrefixes {
 		k := int(p[0]-'a')*676 + int(p[1]-'a')*26 + int(p[2]-'a')
 		t[k/64] |= 1 << (k % 64)
+	}
+	return t
+}()
+
+// tripleSet holds the low five bits of the three letters of every
+// signalPrefixes entry, and of "no" followed by any byte, as bits indexed by
+// fifteen bits: first letter lowest.
+var tripleSet = func() (t [1 << 15 / 64]uint64) {
+	set := func(a, b, c byte) {
+		k := int(a&0x1f) | int(b&0x1f)<<5 | int(c&0x1f)<<10
+		t[k/64] |= 1 << (k % 64)
+	}
+	for _, p := range signalPrefixes {
+		set(p[0], p[1], p[2])
+	}
+	for c := range byte(32) {
+		set('n', 'o', c)
 	}
 	return t
 }()

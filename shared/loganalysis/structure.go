@@ -23,7 +23,7 @@ const (
 // name, for commands the command, and for exit lines the status (ok false
 // when the line gives none).
 func structure(c []byte) (k lineKind, text []byte, status int, ok bool) {
-	t := bytes.TrimSpace(c)
+	t := trimSpace(c)
 	if len(t) == 0 {
 		return kindBlank, nil, 0, false
 	}
@@ -108,6 +108,8 @@ func structure(c []byte) (k lineKind, text []byte, status int, ok bool) {
 		}
 	}
 	switch {
+	case t[0] != 'E' && t[0] != 'u':
+		// None of the reports below.
 	case bytes.HasPrefix(t, []byte("Error: Process completed with exit code ")),
 		bytes.HasPrefix(t, []byte("user command error: exit status ")),
 		bytes.HasPrefix(t, []byte("Error: The ")) && bytes.Contains(t, []byte(" hook exited with status ")):
@@ -121,6 +123,30 @@ func structure(c []byte) (k lineKind, text []byte, status int, ok bool) {
 		return kindExit, nil, st, ok
 	}
 	return kindText, nil, 0, false
+}
+
+// asciiSpace marks the ASCII bytes unicode.IsSpace accepts.
+var asciiSpace = [256]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
+
+// trimSpace is bytes.TrimSpace without its slow path for the many lines that
+// start or end with a character outside ASCII that is no space (a check
+// mark, an emoji): only bytes.TrimSpace decodes the ends that could be one.
+// Every Unicode space beyond ASCII starts with 0xc2, 0xe1, 0xe2 or 0xe3.
+func trimSpace(s []byte) []byte {
+	lo, hi := 0, len(s)
+	for lo < hi && asciiSpace[s[lo]] {
+		lo++
+	}
+	for hi > lo && asciiSpace[s[hi-1]] {
+		hi--
+	}
+	if lo == hi {
+		return nil
+	}
+	if b := s[lo]; b == 0xc2 || b == 0xe1 || b == 0xe2 || b == 0xe3 || s[hi-1] >= 0x80 {
+		return bytes.TrimSpace(s)
+	}
+	return s[lo:hi]
 }
 
 // statusAfter parses the integer that follows the first occurrence of key in

@@ -12,6 +12,7 @@ import (
 	"github.com/kitefix/kitefix/shared/analysis"
 	"github.com/kitefix/kitefix/shared/analysis/analysistest"
 	"github.com/kitefix/kitefix/shared/buildkite"
+	"github.com/kitefix/kitefix/shared/connection"
 )
 
 // callKind names a Buildkite request by what it is for.
@@ -61,7 +62,10 @@ func TestRequestsPerJob(t *testing.T) {
 		noDefaultBranch bool
 		// branch of the failed build; "" is the default branch.
 		branch string
-		want   []string
+		// noWriteBuilds drops the write_builds scope; isRetry makes the
+		// failed job a retry of another.
+		noWriteBuilds, isRetry bool
+		want                   []string
 	}{
 		{
 			name: "agent lost: retried", jobs: []string{"j-1"}, logs: map[string]string{"j-1": lostLog}, autoRetry: true,
@@ -73,6 +77,16 @@ func TestRequestsPerJob(t *testing.T) {
 		},
 		{
 			name: "test failure, AUTO_RETRY off: Test Engine not asked", jobs: []string{"j-1"}, logs: map[string]string{"j-1": testLog},
+			want: []string{"build", "passed-builds", "log", "annotation"},
+		},
+		{
+			name: "test failure, no write_builds: Test Engine not asked", jobs: []string{"j-1"}, logs: map[string]string{"j-1": testLog},
+			autoRetry: true, noWriteBuilds: true,
+			want: []string{"build", "passed-builds", "log"},
+		},
+		{
+			name: "test failure of a retry: Test Engine not asked", jobs: []string{"j-1"}, logs: map[string]string{"j-1": testLog},
+			autoRetry: true, isRetry: true,
 			want: []string{"build", "passed-builds", "log", "annotation"},
 		},
 		{
@@ -104,7 +118,11 @@ func TestRequestsPerJob(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, allCaps, func(c *analysis.Config) { c.NoBaseline, c.AutoRetry = false, tt.autoRetry })
+			caps := allCaps
+			if tt.noWriteBuilds {
+				caps = connection.Capabilities{}
+			}
+			e := newEnv(t, caps, func(c *analysis.Config) { c.NoBaseline, c.AutoRetry = false, tt.autoRetry })
 			// A passed build on the default branch with a job of another
 			// step: the baseline lookup finds no passing job of the step.
 			e.bk.AddBuild(passingBuild(1, "p-9"))
@@ -114,6 +132,9 @@ func TestRequestsPerJob(t *testing.T) {
 			}
 			for i := range b.Jobs {
 				b.Jobs[i].StepKey = "unit-" + b.Jobs[i].ID
+			}
+			if tt.isRetry {
+				b.Jobs[0].RetrySource = &buildkite.RetrySource{JobID: "j-0", RetryType: "manual"}
 			}
 			if tt.noDefaultBranch {
 				b.Pipeline.DefaultBranch = ""

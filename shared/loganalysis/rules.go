@@ -24,7 +24,13 @@ type ruleState struct {
 	pyFile     string
 	pyLine     int
 	pyAt       int64
+	// xcpretty: the line in hand started with its error symbol, which it
+	// prints before a compiler's "path:12:5: message" ("error:" dropped).
+	xcError bool
 }
+
+// xcprettyError is the symbol xcpretty prints before an error.
+const xcprettyError = "❌"
 
 // line runs the rules on one cleaned line and returns a score for it (0 when
 // no rule matched). It records failing tests and error locations in a.
@@ -32,6 +38,14 @@ func (s *ruleState) line(a *analyzer, c, t []byte, f feature) int {
 	ln := a.ln
 	if len(t) == 0 {
 		return 0
+	}
+	s.xcError = f&fMark != 0 && bytes.HasPrefix(t, []byte(xcprettyError))
+	if s.xcError {
+		t = trimIndent(t[len(xcprettyError):])
+		if len(t) == 0 {
+			return 0
+		}
+		c = t
 	}
 	if t[0] == '=' && bytes.HasPrefix(t, []byte("=== ")) {
 		// go test -v: the output that follows is this test's. The name

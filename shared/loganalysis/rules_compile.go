@@ -181,6 +181,9 @@ func (s *ruleState) diagnostic(ln int64, c, t []byte) (ErrorLocation, int, bool)
 		return ErrorLocation{}, 0, false
 	}
 	e.Message = msg(rest)
+	if s.xcError {
+		return e, voteCompile, true
+	}
 	// Linters name a rule: "C: msg" (rubocop), "E501 msg" (flake8, ruff),
 	// "msg (errcheck)" (golangci-lint).
 	if lintCode(rest) || bytes.HasSuffix(bytes.TrimSpace(rest), []byte(")")) && bytes.HasSuffix(m[1], []byte(".go")) && lintSuffix(rest) {

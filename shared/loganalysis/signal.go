@@ -23,7 +23,7 @@ const (
 	fTrace                         // traceback
 	fExit                          // exit, exited
 	fWarn                          // warning
-	fMark                          // ✗ ✖ ✘ (a failed check)
+	fMark                          // ✗ ✖ ✘ ❌ (a failed check; xcpretty's error symbol is ❌)
 	fBullet                        // ● (Jest's failed test header)
 	fOOM                           // out of memory, oom
 	fCrash                         // segmentation fault, core dumped
@@ -90,7 +90,7 @@ func features(line []byte) feature {
 	n := min(len(line), 1024)
 	line = line[:n]
 	for k := bytes.IndexByte(line, 0xe2); k >= 0 && k+2 < n; {
-		if line[k+1] == 0x9c && line[k+2] >= 0x96 && line[k+2] <= 0x98 {
+		if line[k+1] == 0x9c && line[k+2] >= 0x96 && line[k+2] <= 0x98 || line[k+1] == 0x9d && line[k+2] == 0x8c {
 			f |= fMark
 		} else if line[k+1] == 0x97 && line[k+2] == 0x8f {
 			f |= fBullet

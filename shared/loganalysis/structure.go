@@ -210,11 +210,13 @@ func propagation(t []byte, f feature) bool {
 // "Execution failed for task ':app:test'." and "There were failing tests",
 // prove's "Result: FAIL" and "Dubious, test returned 1", rebar3's
 // "Failures occurred running tests", Erlang's test server "One or more tests
-// failed.", XCTest's "Test Suite 'All tests' failed at ...".
+// failed.", XCTest's "Test Suite 'All tests' failed at ...", xcodebuild's
+// "The following build commands failed:" above the list of the commands
+// whose errors it printed earlier.
 var wrapperPhrases = [...]string{
 	"Tests unsuccessful", "TestsFailedException", "Execution failed for task", "There were failing tests",
 	"Result: FAIL", "Dubious, test returned", "Failures occurred running tests", "' failed at ",
-	"One or more tests failed",
+	"One or more tests failed", "The following build commands failed",
 }
 
 // wrapperReport reports whether a line is one of wrapperPhrases.

@@ -118,7 +118,7 @@ func BenchmarkAnalyzeHandler1GiB(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		e := newEnv(b, allCaps, func(c *analysis.Config) { c.LogTimeout = 10 * time.Minute })
-		handler := e.w.LambdaHandler(&fakeVisibility{})
+		handler := e.w.LambdaHandler(&fakeRedelivery{})
 		id := fmt.Sprintf("big-%d", i)
 		e.bk.AddBuild(analysistest.FailedBuild(testOrg, "web", 100+i, time.Now(), id))
 		e.bk.SetLog(id, func() io.Reader { return newGeneratedLog(size) })

@@ -104,7 +104,7 @@ func TestPanicIsOneMessagesPoison(t *testing.T) {
 		{MessageId: "m2", ReceiptHandle: "rh-m2", Body: string(body(t, jobMessage(66, "bug"))), Attributes: map[string]string{"ApproximateReceiveCount": "1"}},
 	}}
 	raw, _ := json.Marshal(ev)
-	vis := &fakeVisibility{}
+	vis := &fakeRedelivery{}
 	resp, err := e.w.LambdaHandler(vis)(context.Background(), raw)
 	if err != nil {
 		t.Fatalf("handler: %v", err)

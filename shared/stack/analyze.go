@@ -115,7 +115,7 @@ func AWSAnalyze(ctx context.Context, cfg config.Config, log *slog.Logger) (func(
 		AutoRetry:   cfg.AutoRetry,
 		Logger:      log,
 	})
-	return w.LambdaHandler(sqsqueue.NewVisibility(sqsClient, cfg.QueueURL)), nil
+	return w.LambdaHandler(sqsqueue.NewRedelivery(sqsClient, cfg.QueueURL)), nil
 }
 
 // localQueue is the embedded durable queue as the worker pool sees it.

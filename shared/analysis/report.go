@@ -23,9 +23,13 @@ const (
 	skipCategory       = "a %s failure: a retry would fail the same way"
 )
 
-// maxAnnotationWrites bounds the re-posts of an annotation that another
-// job of the build changed while it was being posted.
-const maxAnnotationWrites = 3
+// maxAnnotationWrites bounds the posts of one delivery's annotation. A
+// re-post follows only a change of the build's report by another job while
+// this one was posting, so the loop ends by itself once the build's jobs
+// stop finishing; ten covers a wide step failing at once. Past it the
+// delivery fails and is tried again, rather than leave an older report
+// showing on the build.
+const maxAnnotationWrites = 10
 
 // maxReportWrites bounds the re-reads of a build report after a
 // concurrent writer won: the jobs of a wide parallel step can fail at the
@@ -246,8 +250,11 @@ func (r *run) annotate(ctx context.Context, log *slog.Logger, rec *Record) error
 		// Another job of the build may have changed the report while this
 		// one was posted; post again until the newest is shown.
 		latest, err := r.w.cfg.Store.GetBuildReport(ctx, rec.TenantID, rec.BuildID)
-		if err != nil || latest.Version == rep.Version || i+1 == maxAnnotationWrites {
+		if err != nil || latest.Version == rep.Version {
 			break
+		}
+		if i+1 == maxAnnotationWrites {
+			return fmt.Errorf("annotate build: the build's report changed %d times while it was posted", maxAnnotationWrites)
 		}
 		rep = latest
 	}

@@ -289,7 +289,10 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request, parts []string) {
 	}
 	switch {
 	case r.Method == http.MethodGet && len(parts) == 7:
+		// A copy with its own jobs: a retry may change b.Jobs while
+		// the response is written.
 		out := *b
+		out.Jobs = slices.Clone(b.Jobs)
 		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, out)
 	case r.Method == http.MethodPost && len(parts) == 8 && parts[7] == "annotations":

@@ -161,7 +161,10 @@ func testMatches(name string, t buildkite.Test) bool {
 	if t.Scope == "" {
 		return false
 	}
-	for _, sep := range []string{" ", ".", "#", "/", "::"} {
+	// How runners join a test's scope and name: RSpec and Jest's JSON
+	// (" "), Jest's console (" › "), JUnit and pytest's classes (".",
+	// "::"), Minitest ("#"), go test's subtests ("/").
+	for _, sep := range []string{" ", " › ", ".", "#", "/", "::"} {
 		if name == t.Scope+sep+t.Name {
 			return true
 		}

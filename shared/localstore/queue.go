@@ -332,39 +332,24 @@ func (s *Store) ReturnInFlight(ctx context.Context) (int, error) {
 
 // DeadLetters returns the messages given up on, oldest first.
 func (s *Store) DeadLetters(ctx context.Context) ([]QueuedMessage, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("list dead letters: %w: %w", storage.ErrUnavailable, err)
-	}
-	var out []QueuedMessage
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketDeadLetters)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var m queuedMessage
-			if err := json.Unmarshal(v, &m); err != nil {
-				return fmt.Errorf("decode message %s: %w", messageID(k), err)
-			}
-			out = append(out, m.public(k))
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, wrap("list dead letters", err)
-	}
-	return out, nil
+	return s.listMessages(ctx, bucketDeadLetters, "list dead letters")
 }
 
 // Pending returns every message in the queue, visible or not (received
 // and not yet deleted), oldest first: what a restart would resume.
 func (s *Store) Pending(ctx context.Context) ([]QueuedMessage, error) {
+	return s.listMessages(ctx, bucketQueue, "list pending messages")
+}
+
+// listMessages returns every message in bucket, oldest first; what names
+// the operation in errors.
+func (s *Store) listMessages(ctx context.Context, bucket []byte, what string) ([]QueuedMessage, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("list pending messages: %w: %w", storage.ErrUnavailable, err)
+		return nil, fmt.Errorf("%s: %w: %w", what, storage.ErrUnavailable, err)
 	}
 	var out []QueuedMessage
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketQueue)
+		b := tx.Bucket(bucket)
 		if b == nil {
 			return nil
 		}
@@ -378,7 +363,7 @@ func (s *Store) Pending(ctx context.Context) ([]QueuedMessage, error) {
 		})
 	})
 	if err != nil {
-		return nil, wrap("list pending messages", err)
+		return nil, wrap(what, err)
 	}
 	return out, nil
 }

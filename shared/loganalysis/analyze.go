@@ -51,6 +51,7 @@ type analyzer struct {
 	skipList bool     // in the indented list under a "Skipped:" or "Pending:" heading
 	text     textLine // the text line in hand, reused to spare a copy per line
 	exclaim  bool     // the line before exclaimed that something failed (see exclaimed)
+	jul      julRecord
 
 	open     *cluster
 	clusters []*cluster
@@ -141,7 +142,7 @@ func (a *analyzer) line(raw []byte) {
 			}
 		}
 		a.ring.push(a.ln, k, scoreOrdinary, false, false, c)
-		a.exclaim = false
+		a.exclaim, a.jul = false, julRecord{}
 		return
 	case kindHeader:
 		a.closeOpen()
@@ -172,12 +173,16 @@ func (a *analyzer) line(raw []byte) {
 	}
 	if k != kindText {
 		a.ring.push(a.ln, k, scoreOrdinary, false, false, c)
-		a.exclaim = false
+		a.exclaim, a.jul = false, julRecord{}
 		return
 	}
 
 	l := &a.text
 	a.classify(l, c)
+	if (a.jul != julRecord{} || julHeaderLike(c)) && a.jul.line(c) {
+		// The exception a record below SEVERE carries: ordinary output.
+		l.f, l.junk, l.quiet = 0, true, true
+	}
 	if l.f&(fCancel|fLost|fSignal|fTimeout) != 0 || a.agentCl != nil {
 		a.agentStep(k, c, l.f)
 	}
@@ -195,6 +200,7 @@ type textLine struct {
 	known bool    // the passing run printed it too (only looked up for signalling lines)
 	fresh bool    // with a baseline: a non-blank line the passing run did not print
 	skip  bool    // a test runner says it does not count (see notCounted)
+	quiet bool    // part of a log record below warning level (see julRecord)
 	// skipWord: a word or mark that notCounted looks for is in the line.
 	skipWord bool
 }
@@ -323,6 +329,8 @@ func (a *analyzer) place(l *textLine, score int, prop bool) {
 		a.closeOpen()
 	}
 	switch {
+	case l.quiet:
+		a.idleLine(c, score)
 	case score >= scoreSignal:
 		if a.winCand++; a.winCand >= denseBudget {
 			a.dense = true

@@ -248,20 +248,14 @@ type reportItem struct {
 
 // GetBuildReport returns the report of a build.
 func (s *Analyses) GetBuildReport(ctx context.Context, tenant, buildID string) (analysis.BuildReport, error) {
-	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+	var it reportItem
+	err := getItem(ctx, s.client, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.table),
 		Key:            key(tenantPK(tenant), buildReportSK+buildID),
 		ConsistentRead: aws.Bool(true),
-	})
+	}, "get build report", &it)
 	if err != nil {
-		return analysis.BuildReport{}, classify("get build report", err)
-	}
-	if len(out.Item) == 0 {
-		return analysis.BuildReport{}, fmt.Errorf("get build report: %w", storage.ErrNotFound)
-	}
-	var it reportItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return analysis.BuildReport{}, fmt.Errorf("get build report: decode item: %w", err)
+		return analysis.BuildReport{}, err
 	}
 	rep := analysis.BuildReport{TenantID: tenant, Org: it.Org, Pipeline: it.Pipeline, BuildNumber: it.BuildNumber, BuildID: buildID, Version: it.Version}
 	if err := json.Unmarshal([]byte(it.Jobs), &rep.Jobs); err != nil {

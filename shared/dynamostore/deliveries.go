@@ -26,6 +26,14 @@ const (
 	lastDeliverySK   = "WEBHOOK#last_delivery"
 )
 
+// deliveryItem is tenant's claim on name, lapsing (and deleted by TTL) at
+// expires.
+func deliveryItem(tenant, name string, expires time.Time) map[string]types.AttributeValue {
+	item := key(tenantPK(tenant), deliverySKPrefix+name)
+	item[AttrTTL] = &types.AttributeValueMemberN{Value: strconv.FormatInt(expires.Unix(), 10)}
+	return item
+}
+
 // ClaimDelivery records that tenant's work named name is queued, until
 // expires (also the item's TTL). It returns storage.ErrConflict when an
 // unexpired claim exists. DynamoDB deletes expired items only eventually,
@@ -34,8 +42,7 @@ func (s *Store) ClaimDelivery(ctx context.Context, tenant, name string, expires 
 	if tenant == "" || name == "" {
 		return errors.New("claim delivery: empty tenant or key")
 	}
-	item := key(tenantPK(tenant), deliverySKPrefix+name)
-	item[AttrTTL] = &types.AttributeValueMemberN{Value: strconv.FormatInt(expires.Unix(), 10)}
+	item := deliveryItem(tenant, name, expires)
 	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(s.table),
 		Item:      item,
@@ -61,8 +68,7 @@ func (s *Store) ConfirmDelivery(ctx context.Context, tenant, name string, expire
 	if tenant == "" || name == "" {
 		return errors.New("confirm delivery: empty tenant or key")
 	}
-	item := key(tenantPK(tenant), deliverySKPrefix+name)
-	item[AttrTTL] = &types.AttributeValueMemberN{Value: strconv.FormatInt(expires.Unix(), 10)}
+	item := deliveryItem(tenant, name, expires)
 	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: aws.String(s.table),
 		Item:      item,

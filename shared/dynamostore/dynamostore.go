@@ -79,22 +79,32 @@ func (s *Store) GetConnection(ctx context.Context, tenant string) (connection.Re
 	if tenant == "" {
 		return connection.Record{}, errors.New("get connection: empty tenant")
 	}
-	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+	var it connectionItem
+	err := getItem(ctx, s.client, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.table),
 		Key:            key(tenantPK(tenant), connectionSK),
 		ConsistentRead: aws.Bool(true),
-	})
+	}, "get connection", &it)
 	if err != nil {
-		return connection.Record{}, classify("get connection", err)
-	}
-	if len(out.Item) == 0 {
-		return connection.Record{}, fmt.Errorf("get connection: %w", storage.ErrNotFound)
-	}
-	var it connectionItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return connection.Record{}, fmt.Errorf("get connection: decode item: %w", err)
+		return connection.Record{}, err
 	}
 	return it.record(), nil
+}
+
+// getItem reads the item in and decodes it into v; a missing item is
+// storage.ErrNotFound. op names the read in errors.
+func getItem(ctx context.Context, client API, in *dynamodb.GetItemInput, op string, v any) error {
+	out, err := client.GetItem(ctx, in)
+	if err != nil {
+		return classify(op, err)
+	}
+	if len(out.Item) == 0 {
+		return fmt.Errorf("%s: %w", op, storage.ErrNotFound)
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, v); err != nil {
+		return fmt.Errorf("%s: decode item: %w", op, err)
+	}
+	return nil
 }
 
 // PutConnection writes rec if the stored version equals rec.Version (0: no
@@ -187,19 +197,13 @@ func (s *Store) WebhookTenant(ctx context.Context, webhookID string) (string, er
 	if webhookID == "" {
 		return "", fmt.Errorf("get webhook route: %w", storage.ErrNotFound)
 	}
-	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+	var it routeItem
+	err := getItem(ctx, s.client, &dynamodb.GetItemInput{
 		TableName: aws.String(s.table),
 		Key:       key(webhookPK(webhookID), routeSK),
-	})
+	}, "get webhook route", &it)
 	if err != nil {
-		return "", classify("get webhook route", err)
-	}
-	if len(out.Item) == 0 {
-		return "", fmt.Errorf("get webhook route: %w", storage.ErrNotFound)
-	}
-	var it routeItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return "", fmt.Errorf("get webhook route: decode item: %w", err)
+		return "", err
 	}
 	if it.Tenant == "" {
 		return "", fmt.Errorf("get webhook route: %w", storage.ErrNotFound)

@@ -140,6 +140,7 @@ func (e *analyzeEnv) receive(t *testing.T, url string) events.SQSEvent {
 	out, err := e.k.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
 		QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
 		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
+		MessageAttributeNames:       allMessageAttributes,
 	})
 	if err != nil {
 		t.Fatalf("receive: %v", err)
@@ -152,7 +153,7 @@ func (e *analyzeEnv) receive(t *testing.T, url string) events.SQSEvent {
 		}
 		ev.Records = append(ev.Records, events.SQSMessage{
 			MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body),
-			Attributes: attrs, EventSource: "aws:sqs", AWSRegion: kumoRegion,
+			Attributes: attrs, MessageAttributes: lambdaAttributes(m), EventSource: "aws:sqs", AWSRegion: kumoRegion,
 		})
 	}
 	return ev
@@ -306,8 +307,8 @@ func TestAnalyzeFunctionEndToEnd(t *testing.T) {
 }
 
 // TestAnalyzeFunctionFailures shows what becomes of messages that cannot
-// be done now or ever: a rate-limited one waits for RateLimit-Reset, a
-// revoked token fails the connection and the job, and a poison message
+// be done now or ever: a rate-limited one waits for RateLimit-Reset as a
+// new, delayed message whose receives start afresh, a revoked token fails the connection and the job, and a poison message
 // goes to the dead-letter queue after the queue's maxReceiveCount with one
 // log line.
 func TestAnalyzeFunctionFailures(t *testing.T) {
@@ -317,17 +318,37 @@ func TestAnalyzeFunctionFailures(t *testing.T) {
 	e.bk.SetLogText("job-31", unitTestLog)
 	fn := startFunction(t, "analyze", functionEnv(t, "analyze", k, e.queueURL, e.prefix, e.bk.URL))
 
-	// 429 with RateLimit-Reset: 30 — back to the queue, hidden for 30 s
-	// (the queue's own visibility timeout is 1 s).
-	e.bk.Fail("/builds/31", analysistest.Fault{Status: 429, Header: map[string]string{"RateLimit-Reset": "30"}})
+	// 429 with RateLimit-Reset: 7 (longer than the function sits out): the
+	// message only waits for Buildkite's window, so it is sent again as a
+	// new message delayed 7 s that carries one deferral, and the received
+	// one is deleted: the wait does not count towards the redrive (the
+	// queue's own visibility timeout is 1 s).
+	e.bk.Fail("/builds/31", analysistest.Fault{Status: 429, Header: map[string]string{"RateLimit-Reset": "7"}})
 	e.send(t, e.jobMessage(31, "job-31"))
 	ev := e.receive(t, e.queueURL)
-	if failed := e.deliver(t, fn, ev); len(failed) != 1 {
-		t.Fatalf("rate limited: failures %v, want the message", failed)
+	if failed := e.deliver(t, fn, ev); len(failed) != 0 {
+		t.Fatalf("rate limited: failures %v, want none (the message is sent again)", failed)
+	}
+	if visible, delayed, inFlight := queueCounts(t, e.k.SQS, e.queueURL); visible != 0 || delayed != 1 || inFlight != 0 {
+		t.Fatalf("after the 429: %d visible, %d delayed, %d in flight messages; want one delayed", visible, delayed, inFlight)
 	}
 	time.Sleep(1500 * time.Millisecond)
 	if ev := e.receive(t, e.queueURL); len(ev.Records) != 0 {
-		t.Errorf("a rate-limited message was visible again after 1.5 s")
+		t.Fatalf("a rate-limited message was visible again after 1.5 s")
+	}
+	again := receiveWithin(t, 10*time.Second, func() events.SQSEvent { return e.receive(t, e.queueURL) })
+	if len(again.Records) != 1 {
+		t.Fatalf("the rate-limited message did not come back: %d messages", len(again.Records))
+	}
+	if m := again.Records[0]; m.Body != ev.Records[0].Body || deferralsOf(m) != 1 || m.Attributes["ApproximateReceiveCount"] != "1" {
+		t.Errorf("sent again: deferrals %d, receive count %s, same body %v; want 1, 1, true",
+			deferralsOf(m), m.Attributes["ApproximateReceiveCount"], m.Body == ev.Records[0].Body)
+	}
+	if failed := e.deliver(t, fn, again); len(failed) != 0 {
+		t.Fatalf("after the wait: failures %v", failed)
+	}
+	if rec := e.analysis(t, "job-31"); rec.State != analysis.StateAnalyzed {
+		t.Errorf("after the wait: analysis %s; want analyzed", rec.State)
 	}
 
 	// A revoked token: the connection fails, the job is recorded failed,
@@ -608,7 +629,8 @@ func TestConnectFunctionListsAnalyses(t *testing.T) {
 // TestBudgetSharedByTwoFunctionInstances runs two analyze functions under
 // the emulator at once, each with its own batch of one token's jobs, with
 // six requests left in the token's minute: together they send at most
-// six, and return the rest of their batches to the queue.
+// six, and send the rest of their batches again as messages delayed to
+// the next minute.
 func TestBudgetSharedByTwoFunctionInstances(t *testing.T) {
 	k := startKumo(t)
 	e := newAnalyzeEnv(t, k)
@@ -673,8 +695,22 @@ func TestBudgetSharedByTwoFunctionInstances(t *testing.T) {
 	if n := len(e.bk.Calls()); n > left {
 		t.Errorf("the two functions sent %d requests with %d left in the minute", n, left)
 	}
-	if len(failed[0])+len(failed[1]) == 0 {
-		t.Errorf("every job was done with the budget spent")
+	// The jobs the budget did not cover wait for the next minute as new,
+	// delayed messages: none is a batch item failure (counted towards the
+	// redrive), and none is lost.
+	if len(failed[0])+len(failed[1]) != 0 {
+		t.Errorf("messages returned as failures %v %v; want them sent again", failed[0], failed[1])
 	}
-	t.Logf("%d requests sent; %d and %d messages returned", len(e.bk.Calls()), len(failed[0]), len(failed[1]))
+	analyzed := 0
+	for _, id := range ids {
+		if _, err := e.store.GetAnalysis(context.Background(), e.tenant, "job:"+id); err == nil {
+			analyzed++
+		}
+	}
+	visible, delayed, inFlight := queueCounts(t, k.SQS, e.queueURL)
+	if analyzed+delayed != jobs || delayed == 0 || visible+inFlight != 0 {
+		t.Errorf("%d jobs analyzed, %d messages delayed, %d visible, %d in flight; want every job analyzed or delayed, some delayed",
+			analyzed, delayed, visible, inFlight)
+	}
+	t.Logf("%d requests sent; %d jobs analyzed, %d messages sent again", len(e.bk.Calls()), analyzed, delayed)
 }

@@ -208,6 +208,7 @@ func (s *awsStack) receive(t *testing.T, url string) events.SQSEvent {
 	out, err := s.k.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
 		QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
 		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
+		MessageAttributeNames:       allMessageAttributes,
 	})
 	if err != nil {
 		t.Fatalf("receive: %v", err)
@@ -219,7 +220,7 @@ func (s *awsStack) receive(t *testing.T, url string) events.SQSEvent {
 		s.mu.Unlock()
 		ev.Records = append(ev.Records, events.SQSMessage{
 			MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body),
-			Attributes: m.Attributes, EventSource: "aws:sqs", AWSRegion: kumoRegion,
+			Attributes: m.Attributes, MessageAttributes: lambdaAttributes(m), EventSource: "aws:sqs", AWSRegion: kumoRegion,
 		})
 	}
 	return ev

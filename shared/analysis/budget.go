@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kitefix/kitefix/shared/buildkite"
+	"github.com/kitefix/kitefix/shared/ctxtime"
 )
 
 // RequestsPerMinute is each token's share of Buildkite's REST limit: the
@@ -65,7 +66,7 @@ type budgetLimiter struct {
 var _ buildkite.Limiter = (*budgetLimiter)(nil)
 
 func newBudgetLimiter(b Budget, token string, now func() time.Time) *budgetLimiter {
-	return &budgetLimiter{budget: b, key: BudgetKey(token), limit: RequestsPerMinute, now: now, sleep: sleepCtx}
+	return &budgetLimiter{budget: b, key: BudgetKey(token), limit: RequestsPerMinute, now: now, sleep: ctxtime.Sleep}
 }
 
 // Wait takes one request from the budget.
@@ -148,17 +149,6 @@ func (l *budgetLimiter) left() (n int, known bool) {
 
 // requests is how many requests the limiter let through.
 func (l *budgetLimiter) requests() int { return int(l.sent.Load()) }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 // budgetSpent returns the error's BudgetSpentError, if it has one.
 func budgetSpent(err error) (*BudgetSpentError, bool) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kitefix/kitefix/shared/buildkite"
+	"github.com/kitefix/kitefix/shared/ctxtime"
 	"github.com/kitefix/kitefix/shared/loganalysis"
 	"github.com/kitefix/kitefix/shared/storage"
 )
@@ -272,7 +273,7 @@ func (r *run) addToReport(ctx context.Context, rec Record) (BuildReport, error) 
 	store := r.w.cfg.Store
 	for try := range maxReportWrites {
 		if try > 0 {
-			if err := sleepCtx(ctx, rand.N(reportBackoff*time.Duration(min(try, 5)))); err != nil {
+			if err := ctxtime.Sleep(ctx, rand.N(reportBackoff*time.Duration(min(try, 5)))); err != nil {
 				return BuildReport{}, err
 			}
 		}

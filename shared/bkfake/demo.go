@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kitefix/kitefix/shared/buildkite"
+	"github.com/kitefix/kitefix/shared/ctxtime"
 	"github.com/kitefix/kitefix/shared/webhook"
 )
 
@@ -293,7 +294,7 @@ func (d *Demo) Play(ctx context.Context, hook Hook) error {
 	}
 	for i, f := range DemoFailures {
 		if i > 0 || d.cfg.Spacing > 0 {
-			if err := sleep(ctx, d.cfg.Spacing); err != nil {
+			if err := ctxtime.Sleep(ctx, d.cfg.Spacing); err != nil {
 				return err
 			}
 		}
@@ -307,20 +308,6 @@ func (d *Demo) Play(ctx context.Context, hook Hook) error {
 		d.log.Info("demo: build failed and Buildkite sent its webhook", "pipeline", f.Pipeline, "build", f.Number, "kind", string(f.Kind), "event", f.Event)
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // addFailure adds f to the organization as a build that finished failed at

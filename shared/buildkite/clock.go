@@ -3,6 +3,8 @@ package buildkite
 import (
 	"context"
 	"time"
+
+	"github.com/kitefix/kitefix/shared/ctxtime"
 )
 
 // Clock tells the time and sleeps. Tests replace it (WithClock) so that
@@ -18,15 +20,5 @@ type realClock struct{}
 func (realClock) Now() time.Time { return time.Now() }
 
 func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return ctxtime.Sleep(ctx, d)
 }

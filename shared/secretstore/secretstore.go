@@ -16,6 +16,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/kitefix/kitefix/shared/connection"
+	"github.com/kitefix/kitefix/shared/ctxtime"
 	"github.com/kitefix/kitefix/shared/storage"
 )
 
@@ -38,7 +39,7 @@ var _ connection.Secrets = (*Store)(nil)
 
 // New returns a Store that uses client.
 func New(client API) *Store {
-	return &Store{client: client, sleep: sleep}
+	return &Store{client: client, sleep: ctxtime.Sleep}
 }
 
 // Error codes of Secrets Manager. They are matched on ErrorCode() rather
@@ -107,17 +108,6 @@ func (s *Store) put(ctx context.Context, name, value string) error {
 // for deletion (an InvalidRequestException about deletion).
 func scheduledForDeletion(err error) bool {
 	return hasCode(err, codeInvalidRequest) && isGone(err)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func (s *Store) putValue(ctx context.Context, name, value string) error {

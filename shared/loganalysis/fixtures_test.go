@@ -53,6 +53,7 @@ var fixtures = map[string]fixtureWant{
 	"flake8":        {CategoryLint, 1, nil, "widgets/store.py", 3, "F401", ""},
 	"ruff":          {CategoryLint, 1, nil, "widgets/store.py", 3, "F401", ":hammer: Build"},
 	"shellcheck":    {CategoryLint, 1, nil, "scripts/deploy.sh", 7, "SC2086", ":hammer: Build"},
+	"markdownlint":  {CategoryLint, 1, nil, "docs/guide.md", 78, "MD031/blanks-around-fences", ":markdown: Lint docs"},
 	// Dependencies and fetching.
 	"npm_dependency":     {CategoryDependency, 1, nil, "", 0, "404 Not Found", ":hammer: Build"},
 	"npm10_dependency":   {CategoryDependency, 1, nil, "", 0, "npm error code E404\nnpm error 404 Not Found - GET https://registry.npmjs.org/left-padd - Not found\nnpm error 404\nnpm error 404  'left-padd@^1.3.0' is not in this registry.", ":npm: Install"},

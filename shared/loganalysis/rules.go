@@ -88,14 +88,16 @@ func (s *ruleState) line(a *analyzer, c, t []byte, f feature) int {
 				return 0
 			}
 		default:
-			loc, path := firstToken(t)
+			loc, path, label := firstToken(t)
 			if path && f == 0 && c[0] != ' ' && len(t) < 300 {
 				// A line that is only a path names the file for the eslint
 				// lines below.
 				s.path, s.pathLine = string(t), ln
 				return 0
 			}
-			if !loc {
+			// markdownlint's report: the file and a colon, then the
+			// line: "a.md: 3: MD010/no-hard-tabs Hard tabs".
+			if !loc && !(label && bytes.Contains(t, []byte(": MD"))) {
 				return 0
 			}
 		}

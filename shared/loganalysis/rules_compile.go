@@ -30,6 +30,10 @@ var (
 	// Python: File "a.py", line 3, in f ... ValueError: msg
 	rePyFile = regexp.MustCompile(`^\s*File "([^"]+)", line (\d+)`)
 	rePyExc  = regexp.MustCompile(`^(?:E\s+)?([A-Za-z_][\w.]*(?:Error|Exception)): (.*)$`)
+	// markdownlint: "a.md: 3: MD010/no-hard-tabs Hard tabs [Column: 19]"
+	// (the library's report), "a.md:3:19 MD010/no-hard-tabs Hard tabs"
+	// (markdownlint-cli).
+	reMarkdownlint = regexp.MustCompile(`^(\S+?):\s?(\d+)(?::(\d+))?:? (MD\d{3}(?:/[\w-]+)*) (.*)$`)
 	// Ruby, an uncaught exception: a.rb:3:in 'f': msg (NameError), or
 	// a.rb:3:in `f': msg (NameError) before Ruby 3.4
 	reRubyCrash = regexp.MustCompile("^((?:[A-Za-z]:)?[\\w./\\\\@+~-]*\\.[A-Za-z0-9]{1,6}):(\\d+):in [`'][^`']*': (.*) \\(([A-Z][\\w:]*)\\)$")
@@ -60,24 +64,25 @@ func locationLike(t []byte) bool {
 
 // firstToken looks at the text up to the first space: loc reports whether
 // it is "path.ext:12" (as locationLike), path whether it is the whole line
-// and looks like a file path (a dot and a slash).
-func firstToken(t []byte) (loc, path bool) {
+// and looks like a file path (a dot and a slash), label whether it ends with
+// a colon and a number follows ("a.md: 3: ...").
+func firstToken(t []byte) (loc, path, label bool) {
 	dot, slash := false, false
 	for i := 0; i < len(t) && i < 300; i++ {
 		switch t[i] {
 		case ' ', '\t':
-			return false, false
+			return false, false, i > 1 && t[i-1] == ':' && i+1 < len(t) && isDigit(t[i+1])
 		case '.':
 			dot = true
 		case '/':
 			slash = true
 		case ':':
 			if i+1 < len(t) && isDigit(t[i+1]) && dot && i > 0 {
-				return true, false
+				return true, false, false
 			}
 		}
 	}
-	return false, dot && slash && len(t) < 300
+	return false, dot && slash && len(t) < 300, false
 }
 
 func atoi(b []byte) int {
@@ -89,6 +94,12 @@ func atoi(b []byte) int {
 // It returns the location, the category it suggests and whether it is an
 // error (rather than a warning or note).
 func (s *ruleState) diagnostic(ln int64, c, t []byte) (ErrorLocation, int, bool) {
+	if bytes.Contains(t, []byte(" MD")) {
+		if m := reMarkdownlint.FindSubmatch(t); m != nil {
+			return ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]),
+				Message: string(m[4]) + " " + msg(m[5])}, voteLint, true
+		}
+	}
 	if bytes.Contains(t, []byte("): ")) {
 		if m := reParenLoc.FindSubmatch(t); m != nil {
 			return ErrorLocation{File: string(m[1]), Line: atoi(m[2]), Column: atoi(m[3]), Message: msg(m[4])}, voteCompile, true

@@ -55,11 +55,7 @@ func RunConsistency(t *testing.T, runs int, newStores func(t *testing.T) Stores)
 		st := newStores(t)
 		svc, tokens := newScenarioService(st)
 		for run := range runs {
-			tenant := unique("tenant")
-			first, err := svc.Connect(ctx, tenant, tokens[0])
-			if err != nil {
-				t.Fatalf("run %d: Connect: %v", run, err)
-			}
+			tenant, first := connectNewTenant(ctx, t, svc, tokens[0], run)
 			handed := []string{first.Webhook.Secret}
 			var mu sync.Mutex
 			var wg sync.WaitGroup
@@ -93,10 +89,7 @@ func RunConsistency(t *testing.T, runs int, newStores func(t *testing.T) Stores)
 		st := newStores(t)
 		svc, tokens := newScenarioService(st)
 		for run := range runs {
-			tenant := unique("tenant")
-			if _, err := svc.Connect(ctx, tenant, tokens[0]); err != nil {
-				t.Fatalf("run %d: Connect: %v", run, err)
-			}
+			tenant, _ := connectNewTenant(ctx, t, svc, tokens[0], run)
 			if _, err := svc.Disconnect(ctx, tenant); err != nil {
 				t.Fatalf("run %d: Disconnect: %v", run, err)
 			}
@@ -152,11 +145,7 @@ func RunConsistency(t *testing.T, runs int, newStores func(t *testing.T) Stores)
 		st := newStores(t)
 		svc, tokens := newScenarioService(st)
 		for run := range runs {
-			tenant := unique("tenant")
-			first, err := svc.Connect(ctx, tenant, tokens[0])
-			if err != nil {
-				t.Fatalf("run %d: Connect: %v", run, err)
-			}
+			tenant, first := connectNewTenant(ctx, t, svc, tokens[0], run)
 			var (
 				mu     sync.Mutex
 				handed []string
@@ -205,6 +194,18 @@ func RunConsistency(t *testing.T, runs int, newStores func(t *testing.T) Stores)
 
 // newScenarioService is a connection service over st with a Buildkite that
 // accepts scenarioTokens tokens, which it returns.
+// connectNewTenant connects a tenant of a new name with token, failing run
+// when it cannot.
+func connectNewTenant(ctx context.Context, t *testing.T, svc *connection.Service, token string, run int) (string, connection.Record) {
+	t.Helper()
+	tenant := unique("tenant")
+	rec, err := svc.Connect(ctx, tenant, token)
+	if err != nil {
+		t.Fatalf("run %d: Connect: %v", run, err)
+	}
+	return tenant, rec
+}
+
 func newScenarioService(st Stores) (*connection.Service, []string) {
 	tokens := make([]string, scenarioTokens)
 	for i := range tokens {

@@ -190,7 +190,7 @@ func propagation(t []byte, f feature) bool {
 		return true // go test's package summary: FAIL <package> <time>
 	case bytes.HasPrefix(t, []byte("error Command failed with exit code")):
 		return true
-	case f&(fFail|fError|fException) != 0 && wrapperReport(t), listedName(t):
+	case f&(fFail|fError|fException) != 0 && wrapperReport(t), listedName(t), runTally(t):
 		return true
 	// Each phrase below holds a signal word, so the features say which
 	// ones are worth looking for.
@@ -305,6 +305,15 @@ func levelPrefix(t []byte) int {
 		}
 	}
 	return 0
+}
+
+// runTally reports whether a line is sbt's count of a test run's results,
+// "[error] Failed: Total 735, Failed 2, Errors 0, Passed 733, Ignored 162"
+// ("Passed: Total ..." when all passed, "Error: Total ..." when a suite
+// could not run): it counts the failures reported above it.
+func runTally(t []byte) bool {
+	t = t[levelPrefix(t):]
+	return bytes.HasPrefix(t, []byte("Failed: Total ")) || bytes.HasPrefix(t, []byte("Error: Total "))
 }
 
 // listedName reports whether a line is only a log level and one name, as

@@ -67,15 +67,21 @@ func (c *baselineCache) put(key string, e passingLog) {
 		c.entries = map[string]passingLog{}
 	}
 	if len(c.entries) >= maxCachedBaselines {
-		var oldest string
-		for k, v := range c.entries {
-			if oldest == "" || v.at.Before(c.entries[oldest].at) {
-				oldest = k
-			}
-		}
-		delete(c.entries, oldest)
+		evictOldest(c.entries, func(e passingLog) time.Time { return e.at })
 	}
 	c.entries[key] = e
+}
+
+// evictOldest deletes the entry of m whose time, as at reads it, is the
+// oldest.
+func evictOldest[V any](m map[string]V, at func(V) time.Time) {
+	var oldest string
+	for k, v := range m {
+		if oldest == "" || at(v).Before(at(m[oldest])) {
+			oldest = k
+		}
+	}
+	delete(m, oldest)
 }
 
 // baseline finds the log of the same step in the most recent passed build
@@ -243,13 +249,7 @@ func (r *run) passedBuilds(ctx context.Context, rec Record, branch string) ([]bu
 		c.entries = map[string]*passedList{}
 	}
 	if len(c.entries) >= maxCachedPassedLists {
-		var oldest string
-		for k, v := range c.entries {
-			if oldest == "" || v.at.Before(c.entries[oldest].at) {
-				oldest = k
-			}
-		}
-		delete(c.entries, oldest)
+		evictOldest(c.entries, func(e *passedList) time.Time { return e.at })
 	}
 	c.entries[key] = e
 	c.mu.Unlock()

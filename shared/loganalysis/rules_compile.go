@@ -39,11 +39,18 @@ var (
 	reRubyCrash = regexp.MustCompile("^((?:[A-Za-z]:)?[\\w./\\\\@+~-]*\\.[A-Za-z0-9]{1,6}):(\\d+):in [`'][^`']*': (.*) \\(([A-Z][\\w:]*)\\)$")
 )
 
+// tokenByte marks the bytes locationLike and firstToken look at in a first
+// word: the blanks that end it and the punctuation of a path and a line.
+var tokenByte = [256]bool{' ': true, '\t': true, '.': true, ':': true, '/': true}
+
 // locationLike is a cheap test for "path.ext:12": a first word with a dot,
 // then a colon and a digit.
 func locationLike(t []byte) bool {
 	dot := false
 	for i := 0; i < len(t) && i < 300; i++ {
+		if !tokenByte[t[i]] {
+			continue
+		}
 		switch t[i] {
 		case ' ', '\t':
 			return false
@@ -69,6 +76,9 @@ func locationLike(t []byte) bool {
 func firstToken(t []byte) (loc, path, label bool) {
 	dot, slash := false, false
 	for i := 0; i < len(t) && i < 300; i++ {
+		if !tokenByte[t[i]] {
+			continue
+		}
 		switch t[i] {
 		case ' ', '\t':
 			return false, false, i > 1 && t[i-1] == ':' && i+1 < len(t) && isDigit(t[i+1])

@@ -3,6 +3,8 @@ package loganalysis
 import (
 	"bytes"
 	"strconv"
+	"unicode"
+	"unicode/utf8"
 )
 
 // lineKind says what role a line plays in the structure of a CI log.
@@ -130,7 +132,7 @@ var asciiSpace = [256]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r':
 
 // trimSpace is bytes.TrimSpace without its slow path for the many lines that
 // start or end with a character outside ASCII that is no space (a check
-// mark, an emoji): only bytes.TrimSpace decodes the ends that could be one.
+// mark, an emoji): only bytes.TrimSpace trims the ends that could be one.
 // Every Unicode space beyond ASCII starts with 0xc2, 0xe1, 0xe2 or 0xe3.
 func trimSpace(s []byte) []byte {
 	lo, hi := 0, len(s)
@@ -143,7 +145,12 @@ func trimSpace(s []byte) []byte {
 	if lo == hi {
 		return nil
 	}
-	if b := s[lo]; b == 0xc2 || b == 0xe1 || b == 0xe2 || b == 0xe3 || s[hi-1] >= 0x80 {
+	if b := s[lo]; b == 0xc2 || b == 0xe1 || b == 0xe2 || b == 0xe3 {
+		if r, _ := utf8.DecodeRune(s[lo:]); unicode.IsSpace(r) {
+			return bytes.TrimSpace(s)
+		}
+	}
+	if s[hi-1] >= 0x80 {
 		return bytes.TrimSpace(s)
 	}
 	return s[lo:hi]

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -23,40 +21,13 @@ const (
 )
 
 // startServeWith runs `kitefix serve` with extra arguments and returns its
-// URL and a stop function that waits for it to exit.
+// URL and a stop function that waits for it to exit; it also stops when
+// the test ends.
 func startServeWith(t testing.TB, dataDir, bkURL string, args ...string) (string, *syncBuffer, func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	stderr := &syncBuffer{}
-	getenv := func(k string) string {
-		if k == "BUILDKITE_API_URL" {
-			return bkURL
-		}
-		return ""
-	}
-	done := make(chan int, 1)
-	go func() {
-		done <- runServe(ctx, append([]string{"--addr", "127.0.0.1:0", "--data", dataDir}, args...), pw, stderr, getenv)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		cancel()
-		t.Fatalf("serve printed no URL: %v; stderr: %s", err, stderr.String())
-	}
-	go io.Copy(io.Discard, pr)
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if code := <-done; code != 0 {
-				t.Errorf("serve exited %d; stderr: %s", code, stderr.String())
-			}
-		})
-	}
+	url, stderr, stop := startServeStoppable(t, dataDir, bkURL, args...)
 	t.Cleanup(stop)
-	return strings.Fields(line)[3], stderr, stop
+	return url, stderr, stop
 }
 
 // waitAnalyses polls GET /v1/analyses until it lists n analyses.

@@ -49,7 +49,7 @@ func startServe(t *testing.T, dataDir string, bkURL string, extra ...string) (st
 
 // startServeStoppable is startServe with the stop left to the caller, and
 // extra flags.
-func startServeStoppable(t *testing.T, dataDir string, bkURL string, extra ...string) (string, *syncBuffer, func()) {
+func startServeStoppable(t testing.TB, dataDir string, bkURL string, extra ...string) (string, *syncBuffer, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()

@@ -20,7 +20,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kitefix/kitefix/shared/analysis"
@@ -63,28 +62,8 @@ type analyzeEnv struct {
 // message hidden for long.
 func newAnalyzeEnv(t testing.TB, k *kumoEnv) *analyzeEnv {
 	t.Helper()
-	ctx := context.Background()
 	e := &analyzeEnv{k: k, bk: analysistest.New(t, analyzeToken, analyzeOrg), tenant: uniqueName("tenant"), prefix: uniqueName("kitefix") + "/"}
-	dlq, err := k.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(uniqueName("kitefix-dlq"))})
-	if err != nil {
-		t.Fatalf("create dead-letter queue: %v", err)
-	}
-	e.dlqURL = aws.ToString(dlq.QueueUrl)
-	attrs, err := k.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatalf("dead-letter queue ARN: %v", err)
-	}
-	q, err := k.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName: aws.String(uniqueName("kitefix-analyze")),
-		Attributes: map[string]string{
-			"VisibilityTimeout": "1",
-			"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"5"}`, attrs.Attributes["QueueArn"]),
-		},
-	})
-	if err != nil {
-		t.Fatalf("create queue: %v", err)
-	}
-	e.queueURL = aws.ToString(q.QueueUrl)
+	e.queueURL, e.dlqURL = makeQueues(t, k)
 	e.store = dynamostore.NewAnalyses(k.DynamoDB, k.Table)
 	e.connect(t, e.tenant, analyzeToken)
 	return e
@@ -137,26 +116,7 @@ func (e *analyzeEnv) jobMessage(number int, jobID string) queue.Message {
 // receive receives the visible messages (at most 10) as an SQS event.
 func (e *analyzeEnv) receive(t *testing.T, url string) events.SQSEvent {
 	t.Helper()
-	out, err := e.k.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
-		QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
-		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
-		MessageAttributeNames:       allMessageAttributes,
-	})
-	if err != nil {
-		t.Fatalf("receive: %v", err)
-	}
-	var ev events.SQSEvent
-	for _, m := range out.Messages {
-		attrs := map[string]string{}
-		for k, v := range m.Attributes {
-			attrs[k] = v
-		}
-		ev.Records = append(ev.Records, events.SQSMessage{
-			MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body),
-			Attributes: attrs, MessageAttributes: lambdaAttributes(m), EventSource: "aws:sqs", AWSRegion: kumoRegion,
-		})
-	}
-	return ev
+	return receiveEvent(t, e.k, url)
 }
 
 // deliver does what Lambda's SQS poller does with one batch: invoke the

@@ -324,36 +324,12 @@ func runBudgetBurst(tb testing.TB, jobs int) burstFigures {
 // template.
 const burstBatchSize = 5
 
-// redriveReceives is the analyze queue's maxReceiveCount in the template:
-// a message received more often than this goes to the dead-letter queue
-// (the local queue of kitefix serve does the same).
-const redriveReceives = 5
-
 // createRedriveQueue makes an analyze queue whose redrive moves a message
 // received more than redriveReceives times to a dead-letter queue, and
 // returns both URLs. Its visibility timeout (30 s) outlasts any batch.
 func createRedriveQueue(tb testing.TB, k *kumoEnv) (queueURL, dlqURL string) {
 	tb.Helper()
-	ctx := context.Background()
-	dlq, err := k.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(uniqueName("kitefix-burst-dlq"))})
-	if err != nil {
-		tb.Fatalf("create dead-letter queue: %v", err)
-	}
-	attrs, err := k.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		tb.Fatalf("dead-letter queue ARN: %v", err)
-	}
-	q, err := k.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName: aws.String(uniqueName("kitefix-burst")),
-		Attributes: map[string]string{
-			"VisibilityTimeout": "30",
-			"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"%d"}`, attrs.Attributes["QueueArn"], redriveReceives),
-		},
-	})
-	if err != nil {
-		tb.Fatalf("create queue: %v", err)
-	}
-	return aws.ToString(q.QueueUrl), aws.ToString(dlq.QueueUrl)
+	return makeRedriveQueues(tb, k, "kitefix-burst", 30*time.Second)
 }
 
 // scaledSQS is an SQS client whose delays and visibility timeouts pass

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,7 +19,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/kitefix/kitefix/shared/analysis/analysistest"
 	"github.com/kitefix/kitefix/shared/config"
@@ -103,31 +101,12 @@ func newAWSStackVia(t *testing.T, bk *buildkiteRouter, k *kumoEnv, endpoint stri
 	return s
 }
 
-// makeQueues makes the analyze queue (visibility 1 s, redrive to the
-// dead-letter queue after 5 receives, as in the template) and its
+// makeQueues makes the analyze queue (visibility 1 s, so only a delay
+// the function sets keeps a returned message hidden for long) and its
 // dead-letter queue.
-func makeQueues(t *testing.T, k *kumoEnv) (queueURL, dlqURL string) {
-	t.Helper()
-	ctx := context.Background()
-	dlq, err := k.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(uniqueName("kitefix-dlq"))})
-	if err != nil {
-		t.Fatalf("create dead-letter queue: %v", err)
-	}
-	attrs, err := k.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	if err != nil {
-		t.Fatalf("dead-letter queue ARN: %v", err)
-	}
-	q, err := k.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{
-		QueueName: aws.String(uniqueName("kitefix-analyze")),
-		Attributes: map[string]string{
-			"VisibilityTimeout": "1",
-			"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"5"}`, attrs.Attributes["QueueArn"]),
-		},
-	})
-	if err != nil {
-		t.Fatalf("create queue: %v", err)
-	}
-	return aws.ToString(q.QueueUrl), aws.ToString(dlq.QueueUrl)
+func makeQueues(tb testing.TB, k *kumoEnv) (queueURL, dlqURL string) {
+	tb.Helper()
+	return makeRedriveQueues(tb, k, "kitefix-analyze", time.Second)
 }
 
 // apiResponse is one answer of the settings API.
@@ -205,23 +184,11 @@ func (s *awsStack) deliverWith(t *testing.T, webhookID string, headers map[strin
 // keeping their bodies.
 func (s *awsStack) receive(t *testing.T, url string) events.SQSEvent {
 	t.Helper()
-	out, err := s.k.SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
-		QueueUrl: aws.String(url), MaxNumberOfMessages: 10,
-		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
-		MessageAttributeNames:       allMessageAttributes,
-	})
-	if err != nil {
-		t.Fatalf("receive: %v", err)
-	}
-	var ev events.SQSEvent
-	for _, m := range out.Messages {
-		s.mu.Lock()
-		s.sent = append(s.sent, []byte(aws.ToString(m.Body)))
-		s.mu.Unlock()
-		ev.Records = append(ev.Records, events.SQSMessage{
-			MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body),
-			Attributes: m.Attributes, MessageAttributes: lambdaAttributes(m), EventSource: "aws:sqs", AWSRegion: kumoRegion,
-		})
+	ev := receiveEvent(t, s.k, url)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range ev.Records {
+		s.sent = append(s.sent, []byte(m.Body))
 	}
 	return ev
 }

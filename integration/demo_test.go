@@ -18,7 +18,7 @@ import (
 // demoProcess is a `kitefix serve --demo` child process and the two
 // addresses it prints: its own and the simulated organization's.
 type demoProcess struct {
-	serveProcess
+	*serveProcess
 	orgURL  string
 	dataDir string
 }
@@ -35,25 +35,8 @@ func startDemoProcess(t *testing.T) *demoProcess {
 	cmd.Env = append(os.Environ(), "LOG_LEVEL=info", "TMPDIR="+tmp,
 		"HTTP_PROXY=http://127.0.0.1:9", "HTTPS_PROXY=http://127.0.0.1:9", "http_proxy=http://127.0.0.1:9", "https_proxy=http://127.0.0.1:9",
 		"BUILDKITE_API_URL=http://127.0.0.1:9", "WEBHOOK_BASE_URL=https://tunnel.invalid")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &demoProcess{serveProcess: serveProcess{cmd: cmd, output: &lockedBuffer{}, exited: make(chan struct{})}}
-	cmd.Stderr = p.output
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("kitefix serve --demo output:\n%s", p.output)
-		}
-	})
+	sp, stdout := startProcess(t, cmd, "kitefix serve --demo")
+	p := &demoProcess{serveProcess: sp}
 	lines := bufio.NewScanner(stdout)
 	var printed []string
 	for lines.Scan() {

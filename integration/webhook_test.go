@@ -358,25 +358,7 @@ func startServeProcess(t *testing.T, bin, dataDir, bkURL string) *serveProcess {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--addr", freeAddr(t), "--data", dataDir)
 	cmd.Env = append(os.Environ(), "BUILDKITE_API_URL="+bkURL, "WEBHOOK_BASE_URL=", "LOG_LEVEL=info")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &serveProcess{cmd: cmd, output: &lockedBuffer{}, exited: make(chan struct{})}
-	cmd.Stderr = p.output
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("kitefix serve output:\n%s", p.output)
-		}
-	})
+	p, stdout := startProcess(t, cmd, "kitefix serve")
 	lines := bufio.NewScanner(stdout)
 	var printed []string
 	for lines.Scan() {
@@ -396,6 +378,34 @@ func startServeProcess(t *testing.T, bin, dataDir, bkURL string) *serveProcess {
 		t.Errorf("kitefix serve does not say its webhook URL needs a tunnel: %q", printed)
 	}
 	return p
+}
+
+// startProcess starts cmd, its standard error kept as the process's
+// output, and returns the process and its standard output. When the test
+// ends the process is killed, and its output logged under name if the test
+// failed.
+func startProcess(t *testing.T, cmd *exec.Cmd, name string) (*serveProcess, io.ReadCloser) {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &serveProcess{cmd: cmd, output: &lockedBuffer{}, exited: make(chan struct{})}
+	cmd.Stderr = p.output
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, p.output)
+		}
+	})
+	return p, stdout
 }
 
 // kill ends the process at once, as a crash would.

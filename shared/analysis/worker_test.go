@@ -194,6 +194,17 @@ func body(t testing.TB, m queue.Message) []byte {
 	return b
 }
 
+// logReads is how many times the fake Buildkite served jobID's log.
+func (e *env) logReads(jobID string) int {
+	n := 0
+	for _, c := range e.bk.Calls() {
+		if strings.HasSuffix(c, "/jobs/"+jobID+"/log") {
+			n++
+		}
+	}
+	return n
+}
+
 func (e *env) analysis(t *testing.T, jobID string) analysis.Record {
 	t.Helper()
 	rec, err := e.store.GetAnalysis(context.Background(), testTenant, "job:"+jobID)
@@ -613,13 +624,7 @@ func TestBaselineFromLastPassedBuild(t *testing.T) {
 	if b := e.analysis(t, "f-2").Baseline; b != nil {
 		t.Errorf("f-2 baseline %+v; want none", b)
 	}
-	logs := 0
-	for _, c := range e.bk.Calls() {
-		if strings.HasSuffix(c, "/jobs/p-1/log") {
-			logs++
-		}
-	}
-	if logs != 1 {
+	if logs := e.logReads("p-1"); logs != 1 {
 		t.Errorf("the passing log was fetched %d times; want 1", logs)
 	}
 }
@@ -761,13 +766,7 @@ func TestAnnotationRefusedIsRecorded(t *testing.T) {
 	if rec := e.analysis(t, "a81"); !rec.Reported || rec.Actions.Annotated == nil {
 		t.Errorf("after the lease: reported %v, actions %+v", rec.Reported, rec.Actions)
 	}
-	logs := 0
-	for _, c := range e.bk.Calls() {
-		if strings.HasSuffix(c, "/jobs/a81/log") {
-			logs++
-		}
-	}
-	if logs != 1 {
+	if logs := e.logReads("a81"); logs != 1 {
 		t.Errorf("the log was read %d times; want 1", logs)
 	}
 }

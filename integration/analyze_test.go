@@ -113,6 +113,32 @@ func (e *analyzeEnv) jobMessage(number int, jobID string) queue.Message {
 		BuildID: fmt.Sprintf("build-web-%d", number), JobID: jobID, Reason: queue.ReasonWebhook, QueuedAt: time.Now().UTC()}
 }
 
+// addFailedBuild adds build number of pipeline web, failed in jobs jobs
+// named prefix-0, prefix-1, …, each with a unit test failure's log, and
+// returns the job ids.
+func (e *analyzeEnv) addFailedBuild(number int, prefix string, jobs int) []string {
+	var ids []string
+	for i := range jobs {
+		ids = append(ids, fmt.Sprintf("%s-%d", prefix, i))
+	}
+	e.bk.AddBuild(analysistest.FailedBuild(analyzeOrg, "web", number, time.Now(), ids...))
+	for _, id := range ids {
+		e.bk.SetLogText(id, unitTestLog)
+	}
+	return ids
+}
+
+// spendRequests takes n of analyzeToken's requests in the minute window.
+func spendRequests(t testing.TB, k *kumoEnv, window time.Time, n int) {
+	t.Helper()
+	budget := dynamostore.NewBudget(k.DynamoDB, k.Table)
+	for range n {
+		if ok, err := budget.TakeRequest(context.Background(), analysis.BudgetKey(analyzeToken), window, analysis.RequestsPerMinute); err != nil || !ok {
+			t.Fatalf("take: %v %v", ok, err)
+		}
+	}
+}
+
 // receive receives the visible messages (at most 10) as an SQS event.
 func (e *analyzeEnv) receive(t *testing.T, url string) events.SQSEvent {
 	t.Helper()
@@ -360,22 +386,10 @@ func TestBudgetSharedByTwoWorkers(t *testing.T) {
 		time.Sleep(time.Duration(61-s) * time.Second) // stay inside one minute
 	}
 	window := time.Now().Truncate(time.Minute)
-	budget := dynamostore.NewBudget(k.DynamoDB, k.Table)
 	const spent = analysis.RequestsPerMinute - 6
-	for range spent {
-		if ok, err := budget.TakeRequest(context.Background(), analysis.BudgetKey(analyzeToken), window, analysis.RequestsPerMinute); err != nil || !ok {
-			t.Fatalf("take: %v %v", ok, err)
-		}
-	}
+	spendRequests(t, k, window, spent)
 	const jobs = 8
-	var ids []string
-	for i := range jobs {
-		ids = append(ids, fmt.Sprintf("b-%d", i))
-	}
-	e.bk.AddBuild(analysistest.FailedBuild(analyzeOrg, "web", 41, time.Now(), ids...))
-	for _, id := range ids {
-		e.bk.SetLogText(id, unitTestLog)
-	}
+	ids := e.addFailedBuild(41, "b", jobs)
 	workers := make([]*analysis.Worker, 2)
 	for i := range workers {
 		ddb := newKumoDynamoDB(k.Config, k.URL)
@@ -595,14 +609,7 @@ func TestBudgetSharedByTwoFunctionInstances(t *testing.T) {
 	k := startKumo(t)
 	e := newAnalyzeEnv(t, k)
 	const jobs = 8
-	var ids []string
-	for i := range jobs {
-		ids = append(ids, fmt.Sprintf("two-%d", i))
-	}
-	e.bk.AddBuild(analysistest.FailedBuild(analyzeOrg, "web", 61, time.Now(), ids...))
-	for _, id := range ids {
-		e.bk.SetLogText(id, unitTestLog)
-	}
+	ids := e.addFailedBuild(61, "two", jobs)
 	var fns []*lambdaFunction
 	for range 2 {
 		env := functionEnv(t, "analyze", k, e.queueURL, e.prefix, e.bk.URL)
@@ -616,13 +623,8 @@ func TestBudgetSharedByTwoFunctionInstances(t *testing.T) {
 		time.Sleep(time.Duration(61-s) * time.Second) // the whole run inside one minute
 	}
 	window := time.Now().Truncate(time.Minute)
-	budget := dynamostore.NewBudget(k.DynamoDB, k.Table)
 	const left = 6
-	for range analysis.RequestsPerMinute - left {
-		if ok, err := budget.TakeRequest(context.Background(), analysis.BudgetKey(analyzeToken), window, analysis.RequestsPerMinute); err != nil || !ok {
-			t.Fatalf("take: %v %v", ok, err)
-		}
-	}
+	spendRequests(t, k, window, analysis.RequestsPerMinute-left)
 	for _, id := range ids {
 		e.send(t, e.jobMessage(61, id))
 	}

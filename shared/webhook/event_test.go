@@ -97,16 +97,24 @@ func fixtures(t *testing.T) []string {
 	return names
 }
 
+// decodeFixture reads testdata/name and decodes it, failing the test when
+// it does not decode.
+func decodeFixture(t *testing.T, name string) ([]byte, Event) {
+	t.Helper()
+	in := readFixture(t, name)
+	ev, err := Decode(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in, ev
+}
+
 func TestDecodeRoundTrip(t *testing.T) {
 	t.Parallel()
 	for _, name := range fixtures(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			in := readFixture(t, name)
-			ev, err := Decode(in)
-			if err != nil {
-				t.Fatal(err)
-			}
+			in, ev := decodeFixture(t, name)
 			out, err := json.Marshal(ev)
 			if err != nil {
 				t.Fatal(err)
@@ -125,11 +133,7 @@ func TestSummarizeAgreesWithDecode(t *testing.T) {
 	for _, name := range fixtures(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			in := readFixture(t, name)
-			ev, err := Decode(in)
-			if err != nil {
-				t.Fatal(err)
-			}
+			in, ev := decodeFixture(t, name)
 			got, err := Summarize(in)
 			if err != nil {
 				t.Fatal(err)

@@ -142,7 +142,7 @@ func spendRequests(t testing.TB, k *kumoEnv, window time.Time, n int) {
 // receive receives the visible messages (at most 10) as an SQS event.
 func (e *analyzeEnv) receive(t *testing.T, url string) events.SQSEvent {
 	t.Helper()
-	return receiveEvent(t, e.k, url)
+	return receiveEvent(t, e.k.SQS, url)
 }
 
 // deliver does what Lambda's SQS poller does with one batch: invoke the

@@ -184,7 +184,7 @@ func (s *awsStack) deliverWith(t *testing.T, webhookID string, headers map[strin
 // keeping their bodies.
 func (s *awsStack) receive(t *testing.T, url string) events.SQSEvent {
 	t.Helper()
-	ev := receiveEvent(t, s.k, url)
+	ev := receiveEvent(t, s.k.SQS, url)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range ev.Records {

@@ -16,6 +16,7 @@ import (
 	"github.com/kitefix/kitefix/shared/connection/conntest"
 	"github.com/kitefix/kitefix/shared/dynamostore"
 	"github.com/kitefix/kitefix/shared/secretstore"
+	"github.com/kitefix/kitefix/shared/syncbuf"
 )
 
 // motoEnv is one moto server (a subprocess, `moto_server`) with DynamoDB
@@ -48,7 +49,7 @@ func startMoto(t *testing.T) *motoEnv {
 	}
 	addr := freeAddr(t)
 	host, port, _ := net.SplitHostPort(addr)
-	out := &lockedBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd := exec.Command(bin, "-H", host, "-p", port)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kitefix/kitefix/shared/syncbuf"
 )
 
 // lambdaBuilds holds the bootstraps built during this run of the package's
@@ -114,31 +116,13 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// lockedBuffer collects a process's output from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // lambdaFunction is one bootstrap running under the emulator.
 type lambdaFunction struct {
 	name   string
 	url    string // invocation URL
 	client *http.Client
 	mu     sync.Mutex // one invocation at a time: a concurrent one crashes the emulator
-	output *lockedBuffer
+	output *syncbuf.Buffer
 	exited chan struct{}
 }
 
@@ -189,7 +173,7 @@ func startFunction(t *testing.T, name string, env map[string]string) *lambdaFunc
 		name:   name,
 		url:    "http://" + addr + "/2015-03-31/functions/function/invocations",
 		client: &http.Client{Timeout: 2 * time.Minute},
-		output: &lockedBuffer{},
+		output: &syncbuf.Buffer{},
 		exited: make(chan struct{}),
 	}
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bootstrap)

@@ -25,6 +25,7 @@ import (
 	"github.com/kitefix/kitefix/shared/ingest"
 	"github.com/kitefix/kitefix/shared/settingsapi"
 	"github.com/kitefix/kitefix/shared/stack"
+	"github.com/kitefix/kitefix/shared/syncbuf"
 	"github.com/kitefix/kitefix/shared/webhook"
 )
 
@@ -39,7 +40,7 @@ type awsStack struct {
 	queueURL string
 	dlqURL   string
 	prefix   string
-	logs     *lockedBuffer
+	logs     *syncbuf.Buffer
 	bk       *buildkiteRouter
 	// sent holds the body of every queue message the test received.
 	mu   sync.Mutex
@@ -60,7 +61,7 @@ func newAWSStackVia(t *testing.T, bk *buildkiteRouter, k *kumoEnv, endpoint stri
 	if endpoint == "" {
 		endpoint = k.URL
 	}
-	s := &awsStack{k: k, prefix: uniqueName("kitefix") + "/", logs: &lockedBuffer{}, bk: bk}
+	s := &awsStack{k: k, prefix: uniqueName("kitefix") + "/", logs: &syncbuf.Buffer{}, bk: bk}
 	s.queueURL, s.dlqURL = makeQueues(t, k)
 	none := filepath.Join(t.TempDir(), "none")
 	for key, v := range map[string]string{

@@ -30,6 +30,7 @@ import (
 	"github.com/kitefix/kitefix/shared/queue"
 	"github.com/kitefix/kitefix/shared/secretstore"
 	"github.com/kitefix/kitefix/shared/sqsqueue"
+	"github.com/kitefix/kitefix/shared/syncbuf"
 	"github.com/kitefix/kitefix/shared/webhook"
 )
 
@@ -348,7 +349,7 @@ func kitefixBinary(t *testing.T) string {
 type serveProcess struct {
 	url    string
 	cmd    *exec.Cmd
-	output *lockedBuffer
+	output *syncbuf.Buffer
 	exited chan struct{}
 }
 
@@ -390,7 +391,7 @@ func startProcess(t *testing.T, cmd *exec.Cmd, name string) (*serveProcess, io.R
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &serveProcess{cmd: cmd, output: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &serveProcess{cmd: cmd, output: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	cmd.Stderr = p.output
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

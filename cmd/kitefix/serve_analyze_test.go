@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kitefix/kitefix/shared/analysis/analysistest"
+	"github.com/kitefix/kitefix/shared/syncbuf"
 	"github.com/kitefix/kitefix/shared/webhook"
 )
 
@@ -23,7 +24,7 @@ const (
 // startServeWith runs `kitefix serve` with extra arguments and returns its
 // URL and a stop function that waits for it to exit; it also stops when
 // the test ends.
-func startServeWith(t testing.TB, dataDir, bkURL string, args ...string) (string, *syncBuffer, func()) {
+func startServeWith(t testing.TB, dataDir, bkURL string, args ...string) (string, *syncbuf.Buffer, func()) {
 	t.Helper()
 	url, stderr, stop := startServeStoppable(t, dataDir, bkURL, args...)
 	t.Cleanup(stop)

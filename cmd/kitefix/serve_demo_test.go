@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kitefix/kitefix/shared/bkfake"
+	"github.com/kitefix/kitefix/shared/syncbuf"
 )
 
 // runDemo runs `kitefix serve --demo` with extra flags until it has
@@ -19,7 +20,7 @@ func runDemo(t *testing.T, extra ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	getenv := func(k string) string {
 		if k == "BUILDKITE_API_URL" {
 			return "http://127.0.0.1:9" // never asked: the demo brings its own

@@ -16,31 +16,14 @@ import (
 
 	"github.com/kitefix/kitefix/shared/bkfake"
 	"github.com/kitefix/kitefix/shared/connection"
+	"github.com/kitefix/kitefix/shared/syncbuf"
 )
 
 const serveToken = "bkua_5e7e0123456789abcdef0123456789abcdef0123"
 
-// syncBuffer is a bytes.Buffer safe to read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startServe runs `kitefix serve` on a free loopback port and returns its
 // URL; the server stops when the test ends.
-func startServe(t *testing.T, dataDir string, bkURL string, extra ...string) (string, *syncBuffer) {
+func startServe(t *testing.T, dataDir string, bkURL string, extra ...string) (string, *syncbuf.Buffer) {
 	t.Helper()
 	url, stderr, stop := startServeStoppable(t, dataDir, bkURL, extra...)
 	t.Cleanup(stop)
@@ -49,11 +32,11 @@ func startServe(t *testing.T, dataDir string, bkURL string, extra ...string) (st
 
 // startServeStoppable is startServe with the stop left to the caller, and
 // extra flags.
-func startServeStoppable(t testing.TB, dataDir string, bkURL string, extra ...string) (string, *syncBuffer, func()) {
+func startServeStoppable(t testing.TB, dataDir string, bkURL string, extra ...string) (string, *syncbuf.Buffer, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	stderr := &syncBuffer{}
+	stderr := &syncbuf.Buffer{}
 	getenv := func(k string) string {
 		if k == "BUILDKITE_API_URL" {
 			return bkURL

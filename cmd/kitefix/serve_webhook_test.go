@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kitefix/kitefix/shared/syncbuf"
 )
 
 // TestServeWebhookBaseURL: with WEBHOOK_BASE_URL set, serve says where
@@ -16,7 +18,7 @@ import (
 func TestServeWebhookBaseURL(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	stderr := &syncBuffer{}
+	stderr := &syncbuf.Buffer{}
 	getenv := func(k string) string {
 		if k == "WEBHOOK_BASE_URL" {
 			return "https://kitefix-tunnel.example.com"

@@ -1,12 +1,10 @@
 package analysis_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/kitefix/kitefix/shared/analysis/analysistest"
 	"github.com/kitefix/kitefix/shared/buildkite"
 	"github.com/kitefix/kitefix/shared/connection"
+	"github.com/kitefix/kitefix/shared/syncbuf"
 )
 
 // TestRevokedBetweenStoreAndReport: a job's analysis is stored, its
@@ -89,7 +88,7 @@ func (p panickyBuildkite) Build(ctx context.Context, org, pipeline string, numbe
 // that message goes towards the dead-letter queue, logged with its stack.
 func TestPanicIsOneMessagesPoison(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	e := newEnv(t, allCaps, func(c *analysis.Config) {
 		next := c.Buildkite
 		c.Buildkite = func(token string, lim buildkite.Limiter) analysis.Buildkite {
@@ -120,22 +119,4 @@ func TestPanicIsOneMessagesPoison(t *testing.T) {
 	if n := strings.Count(out, "index out of range"); n != 1 || !strings.Contains(out, "goroutine") || !strings.Contains(out, `"job":"bug"`) {
 		t.Errorf("want one log line with the panic, its stack and the job; got:\n%s", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -163,21 +163,3 @@ func (m *memStore) set(f func(m *memStore)) {
 	defer m.mu.Unlock()
 	f(m)
 }
-
-// lockedBuffer collects log output from concurrent deliveries.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kitefix/kitefix/shared/connection"
 	"github.com/kitefix/kitefix/shared/queue"
+	"github.com/kitefix/kitefix/shared/syncbuf"
 	"github.com/kitefix/kitefix/shared/webhook"
 )
 
@@ -49,7 +50,7 @@ func fixture(t testing.TB, name string) []byte {
 type harness struct {
 	store *memStore
 	h     *Handler
-	logs  *lockedBuffer
+	logs  *syncbuf.Buffer
 }
 
 // newHarness connects testTenant with webhook testHook, whose keys are
@@ -60,7 +61,7 @@ func newHarness(t *testing.T, keys connection.WebhookKeys) *harness {
 	m.routes[testHook] = testTenant
 	m.records[testTenant] = connection.Record{State: connection.StateConnected, Webhook: &connection.Webhook{ID: testHook}}
 	m.secrets[connection.WebhookSecretName("kitefix/", testTenant)] = keys.Encode()
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	h := New(Config{Routes: m, Secrets: m, Deliveries: m, Queue: m, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	return &harness{store: m, h: h, logs: logs}
 }

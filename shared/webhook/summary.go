@@ -233,15 +233,8 @@ func (p *parser) walk(member func(key string) error) error {
 	if p.i >= len(p.s) || p.s[p.i] != '{' {
 		return p.errorf("want an object")
 	}
-	if p.depth++; p.depth > maxDepth {
-		return p.errorf("nested too deeply")
-	}
-	p.i++
-	p.ws()
-	if p.i < len(p.s) && p.s[p.i] == '}' {
-		p.i++
-		p.depth--
-		return nil
+	if empty, err := p.enter('}'); err != nil || empty {
+		return err
 	}
 	for {
 		p.ws()
@@ -262,21 +255,46 @@ func (p *parser) walk(member func(key string) error) error {
 		if err := member(key); err != nil {
 			return err
 		}
-		p.ws()
-		if p.i >= len(p.s) {
-			return p.errorf("unterminated object")
-		}
-		switch p.s[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
-			p.depth--
-			return nil
-		default:
-			return p.errorf("want ',' or '}' in an object")
+		if done, err := p.next('}', "object"); err != nil || done {
+			return err
 		}
 	}
+}
+
+// enter steps into the object or array whose opening bracket is at p.i.
+// empty reports that its closing bracket, close, follows at once; then
+// that is consumed too and the object or array left.
+func (p *parser) enter(close byte) (empty bool, err error) {
+	if p.depth++; p.depth > maxDepth {
+		return false, p.errorf("nested too deeply")
+	}
+	p.i++
+	p.ws()
+	if p.i < len(p.s) && p.s[p.i] == close {
+		p.i++
+		p.depth--
+		return true, nil
+	}
+	return false, nil
+}
+
+// next consumes what follows a member of an object or array (kind): a
+// comma, or its closing bracket, close, which leaves it (done).
+func (p *parser) next(close byte, kind string) (done bool, err error) {
+	p.ws()
+	if p.i >= len(p.s) {
+		return false, p.errorf("unterminated %s", kind)
+	}
+	switch p.s[p.i] {
+	case ',':
+		p.i++
+		return false, nil
+	case close:
+		p.i++
+		p.depth--
+		return true, nil
+	}
+	return false, p.errorf("want ',' or '%c' in an %s", close, kind)
 }
 
 // null consumes a null literal if one is at p.i.
@@ -483,34 +501,16 @@ func (p *parser) literal(word string) error {
 }
 
 func (p *parser) array() error {
-	if p.depth++; p.depth > maxDepth {
-		return p.errorf("nested too deeply")
-	}
-	p.i++
-	p.ws()
-	if p.i < len(p.s) && p.s[p.i] == ']' {
-		p.i++
-		p.depth--
-		return nil
+	if empty, err := p.enter(']'); err != nil || empty {
+		return err
 	}
 	for {
 		p.ws()
 		if err := p.skip(); err != nil {
 			return err
 		}
-		p.ws()
-		if p.i >= len(p.s) {
-			return p.errorf("unterminated array")
-		}
-		switch p.s[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			p.depth--
-			return nil
-		default:
-			return p.errorf("want ',' or ']' in an array")
+		if done, err := p.next(']', "array"); err != nil || done {
+			return err
 		}
 	}
 }

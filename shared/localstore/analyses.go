@@ -74,6 +74,16 @@ func bucket(tx *bolt.Tx, name []byte) (*bolt.Bucket, error) {
 	return tx.CreateBucketIfNotExists(name)
 }
 
+// getValue returns the value at key in the bucket name, nil when the
+// bucket or the key is missing. It is valid for the life of tx.
+func getValue(tx *bolt.Tx, name, key []byte) []byte {
+	b := tx.Bucket(name)
+	if b == nil {
+		return nil
+	}
+	return b.Get(key)
+}
+
 // CreateAnalysis stores rec unless the tenant has an analysis of its key.
 // It also drops the tenant's analyses older than analysis.Retention.
 func (s *Store) CreateAnalysis(ctx context.Context, rec analysis.Record) error {
@@ -249,11 +259,7 @@ type storedReport struct {
 func (s *Store) GetBuildReport(ctx context.Context, tenant, buildID string) (analysis.BuildReport, error) {
 	var rep analysis.BuildReport
 	err := s.view(ctx, "get build report", func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketBuildReports)
-		if b == nil {
-			return storage.ErrNotFound
-		}
-		v := b.Get(tkey(tenant, buildID))
+		v := getValue(tx, bucketBuildReports, tkey(tenant, buildID))
 		if v == nil {
 			return storage.ErrNotFound
 		}
@@ -299,11 +305,7 @@ func (s *Store) PutBuildReport(ctx context.Context, rep analysis.BuildReport) er
 func (s *Store) ReconcileMark(ctx context.Context, tenant, org string) (time.Time, error) {
 	var at time.Time
 	err := s.view(ctx, "get reconcile mark", func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketReconcile)
-		if b == nil {
-			return storage.ErrNotFound
-		}
-		v := b.Get(tkey(tenant, org))
+		v := getValue(tx, bucketReconcile, tkey(tenant, org))
 		if v == nil {
 			return storage.ErrNotFound
 		}
@@ -356,11 +358,7 @@ func (s *Store) AddPassedTests(ctx context.Context, tenant, pipeline, commit str
 func (s *Store) PassedTests(ctx context.Context, tenant, pipeline, commit string) ([]string, error) {
 	var tests []string
 	err := s.view(ctx, "get passed tests", func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketPassedTests)
-		if b == nil {
-			return nil
-		}
-		if v := b.Get(tkey(tenant, pipeline, commit)); v != nil {
+		if v := getValue(tx, bucketPassedTests, tkey(tenant, pipeline, commit)); v != nil {
 			return json.Unmarshal(v, &tests)
 		}
 		return nil

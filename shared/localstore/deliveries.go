@@ -102,11 +102,7 @@ func (s *Store) HasDelivery(ctx context.Context, tenant, key string) (bool, erro
 	var has bool
 	now := time.Now()
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketDeliveries)
-		if b == nil {
-			return nil
-		}
-		v := b.Get(deliveryKey(tenant, key))
+		v := getValue(tx, bucketDeliveries, deliveryKey(tenant, key))
 		has = len(v) == 8 && now.Before(time.Unix(0, int64(binary.BigEndian.Uint64(v))))
 		return nil
 	})
@@ -168,11 +164,7 @@ func (s *Store) LastDelivery(ctx context.Context, tenant string) (time.Time, err
 	}
 	var at time.Time
 	err := s.db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketActivity)
-		if b == nil {
-			return nil
-		}
-		v := b.Get([]byte(tenant))
+		v := getValue(tx, bucketActivity, []byte(tenant))
 		if v == nil {
 			return nil
 		}

@@ -669,8 +669,11 @@ func TestBudgetSharedByTwoFunctionInstances(t *testing.T) {
 			analyzed++
 		}
 	}
+	// A job analyzed before the budget ran out may still wait to be
+	// reported (its annotation), so its message is delayed too: every job
+	// is analyzed or delayed, at most one message a job, some delayed.
 	visible, delayed, inFlight := queueCounts(t, k.SQS, e.queueURL)
-	if analyzed+delayed != jobs || delayed == 0 || visible+inFlight != 0 {
+	if analyzed+delayed < jobs || delayed > jobs || delayed == 0 || visible+inFlight != 0 {
 		t.Errorf("%d jobs analyzed, %d messages delayed, %d visible, %d in flight; want every job analyzed or delayed, some delayed",
 			analyzed, delayed, visible, inFlight)
 	}

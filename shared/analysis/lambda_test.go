@@ -113,7 +113,9 @@ func TestLambdaHandlerSchedule(t *testing.T) {
 // spentBudget is a request budget that is always spent.
 type spentBudget struct{}
 
-func (spentBudget) TakeRequest(context.Context, string, time.Time, int) (bool, error) { return false, nil }
+func (spentBudget) TakeRequest(context.Context, string, time.Time, int) (bool, error) {
+	return false, nil
+}
 
 // TestLambdaHandlerRateDeferral: a message that only waits for the request
 // budget is sent again as a new, delayed message carrying one more

@@ -582,10 +582,12 @@ func TestBudgetHoldsAcrossWorkers(t *testing.T) {
 
 func TestBudgetSpentSendsMessageBack(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, allCaps)
-	e.bk.AddBuild(analysistest.FailedBuild(testOrg, "web", 15, time.Now(), "job-15"))
+	// A clock held in the middle of a minute: the spent budget cannot
+	// renew while the test runs.
+	now := time.Now().Truncate(time.Minute).Add(30 * time.Second)
+	e := newEnv(t, allCaps, func(c *analysis.Config) { c.Now = func() time.Time { return now } })
+	e.bk.AddBuild(analysistest.FailedBuild(testOrg, "web", 15, now, "job-15"))
 	e.bk.SetLogText("job-15", testLog)
-	now := time.Now()
 	for range analysis.RequestsPerMinute {
 		if _, err := e.store.TakeRequest(context.Background(), analysis.BudgetKey(testToken), now.Truncate(time.Minute), analysis.RequestsPerMinute); err != nil {
 			t.Fatal(err)

@@ -31,6 +31,7 @@ type BudgetSpentError struct {
 	Until time.Time
 }
 
+// Error says when the budget renews.
 func (e *BudgetSpentError) Error() string {
 	return fmt.Sprintf("request budget spent until %s", e.Until.UTC().Format(time.RFC3339))
 }

@@ -130,6 +130,7 @@ type Outcome struct {
 	Requests int
 }
 
+// String names the verdict, for logs and test failures.
 func (o Outcome) String() string {
 	switch o.Verdict {
 	case Done:

@@ -37,6 +37,7 @@ type APIError struct {
 	Method, Path string
 }
 
+// Error names the status and Buildkite's message, never the token.
 func (e *APIError) Error() string {
 	s := fmt.Sprintf("buildkite: %s %s: %d %s", e.Method, e.Path, e.StatusCode, http.StatusText(e.StatusCode))
 	if e.Message != "" {

@@ -20,6 +20,7 @@ type Failure struct {
 	Err        error
 }
 
+// Error is the code and the message a person can act on.
 func (f *Failure) Error() string {
 	if f.Err != nil {
 		return fmt.Sprintf("%s: %s: %v", f.Code, f.Message, f.Err)
@@ -27,6 +28,7 @@ func (f *Failure) Error() string {
 	return fmt.Sprintf("%s: %s", f.Code, f.Message)
 }
 
+// Unwrap returns the cause, for errors.Is and errors.As.
 func (f *Failure) Unwrap() error { return f.Err }
 
 // apiError is the failure as the status record shows it.

@@ -50,6 +50,8 @@ func New(conns Connections, log *slog.Logger) *Handler {
 	return h
 }
 
+// ServeHTTP routes the request to its handler; the tenant must already be
+// in the request's context.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

@@ -82,6 +82,7 @@ type BatchError struct {
 
 var _ error = (*BatchError)(nil)
 
+// Error counts the entries SQS refused.
 func (e *BatchError) Error() string {
 	return fmt.Sprintf("send message batch: %d not sent: %v", len(e.Failed), e.Err)
 }
